@@ -1,0 +1,1 @@
+"""The Zarr episode store: writer, reader, validation, recovery, export."""

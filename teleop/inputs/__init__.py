@@ -1,0 +1,1 @@
+"""Operator input devices: each turns a device into OperatorFrames (teleop.operator_frame)."""

@@ -1,0 +1,1 @@
+"""Desktop apps (operator console, annotation) and the FastAPI session server."""
