@@ -1,0 +1,30 @@
+"""Shared statistics and table printing for the benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def summarize(samples_s: list[float] | np.ndarray, scale: float = 1e3) -> dict[str, float]:
+    """Median, p99, max and mean of ``samples_s`` [s], scaled (default: to milliseconds)."""
+    x = np.asarray(samples_s, dtype=float) * scale
+    return {
+        "median": float(np.median(x)),
+        "p99": float(np.percentile(x, 99)),
+        "max": float(np.max(x)),
+        "mean": float(np.mean(x)),
+        "n": int(x.size),
+    }
+
+
+def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    """Print a table with rich (a core dependency)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h)
+    for r in rows:
+        table.add_row(*[str(c) for c in r])
+    Console().print(table)
