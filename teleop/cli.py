@@ -22,6 +22,7 @@ from teleop.exceptions import PsiTeleopError
 #: name -> (module that implements it, one-line summary). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teleop.demo", "simulated teleop session with the scripted operator; records episodes"),
+    "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),
 }
 
 _EPILOG = """examples:
