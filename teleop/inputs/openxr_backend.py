@@ -1,0 +1,717 @@
+"""The OpenXR input backend (``--input openxr``): headset, controllers, Vive trackers, hands.
+
+Data flow of one :meth:`OpenXRSource.poll` (synchronous, on the caller's thread)::
+
+    xrPollEvent* ──► session state (READY/FOCUSED/STOPPING/LOSS_PENDING, instance loss)
+    t = teleop.clock.now() ──► XrTime (XR_KHR_convert_timespec_time, or an estimated offset)
+    xrSyncActions ──► trigger / squeeze / thumbstick / buttons of both controllers
+    xrLocateSpace(VIEW, grip, aim, tracker spaces; base = STAGE) ──┐
+    xrLocateHandJointsEXT (26 joints, preallocated buffer) ────────┴► xr_to_stage ──► OperatorFrame
+
+Poses are located at the current time converted to XrTime (a headless session has no frame
+loop and hence no predicted display time), so ``frame.stamp`` is the time the sample
+describes, on :func:`teleop.clock.now`. The session is headless (``XR_MND_headless``,
+offered by Monado and SteamVR); :func:`create_session` is the single place a graphics
+binding would be chained in for a runtime without it.
+
+Validity: a pose is valid when the runtime sets ORIENTATION_VALID and POSITION_VALID and
+its last *tracked* sample is no older than ``OpenXRConfig.stale_after_s``; an inferred pose
+(valid, not tracked) therefore survives short occlusions and becomes invalid after that.
+When the runtime ends the session or the instance, the source turns ``LOST``: ``poll`` keeps
+returning frames with every validity flag ``False`` and :attr:`OpenXRSource.lost_reason`
+says what to do.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from teleop import clock
+from teleop.exceptions import MissingExtraError
+from teleop.inputs.base import DeviceInfo, InputKind, InputSource, RateMeter, SourceStatus, mark_all_invalid
+from teleop.inputs.exceptions import (
+    FALLBACK_HINT,
+    MissingExtensionError,
+    RuntimeUnavailableError,
+    SessionLostError,
+    TrackerRoleMissingError,
+)
+from teleop.inputs.openxr_config import (
+    HTC_XR_TRACKER_EXTENSION,
+    HTCX_EXTENSION,
+    OpenXRConfig,
+    ReferenceSpace,
+    TrackerFamily,
+)
+from teleop.inputs.openxr_convert import xr_to_stage
+from teleop.inputs.openxr_hand import HandJointLocator
+from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side
+
+log = logging.getLogger(__name__)
+
+HEADLESS_EXTENSION = "XR_MND_headless"
+HAND_TRACKING_EXTENSION = "XR_EXT_hand_tracking"
+TIMESPEC_EXTENSION = "XR_KHR_convert_timespec_time"
+HAND_PATHS = ("/user/hand/left", "/user/hand/right")
+HEAD_PATH = "/user/head"
+#: Fix sentence for "no runtime" situations.
+RUNTIME_FIX = (
+    "Start SteamVR (and make it the active OpenXR runtime: SteamVR > Settings > OpenXR) or run "
+    "`monado-service`, or point XR_RUNTIME_JSON at your runtime's manifest. " + FALLBACK_HINT
+)
+#: Events drained per poll at most, so a flood cannot stall the loop.
+_MAX_EVENTS_PER_POLL = 16
+_VALID = 0x1 | 0x2  # XR_SPACE_LOCATION_{ORIENTATION,POSITION}_VALID_BIT
+_TRACKED = 0x4 | 0x8  # XR_SPACE_LOCATION_{ORIENTATION,POSITION}_TRACKED_BIT
+
+# Controller components: name -> per-profile binding suffix (str for both hands, or (left, right)).
+_PROFILES: dict[str, dict[str, str | tuple[str | None, str | None]]] = {
+    "/interaction_profiles/khr/simple_controller": {
+        "grip": "/input/grip/pose", "aim": "/input/aim/pose", "trigger": "/input/select/click",
+        "menu": "/input/menu/click",
+    },
+    "/interaction_profiles/oculus/touch_controller": {
+        "grip": "/input/grip/pose", "aim": "/input/aim/pose", "trigger": "/input/trigger/value",
+        "squeeze": "/input/squeeze/value", "thumbstick": "/input/thumbstick",
+        "thumbstick_click": "/input/thumbstick/click", "primary": ("/input/x/click", "/input/a/click"),
+        "secondary": ("/input/y/click", "/input/b/click"), "menu": ("/input/menu/click", None),
+    },
+    "/interaction_profiles/valve/index_controller": {
+        "grip": "/input/grip/pose", "aim": "/input/aim/pose", "trigger": "/input/trigger/value",
+        "squeeze": "/input/squeeze/value", "thumbstick": "/input/thumbstick",
+        "thumbstick_click": "/input/thumbstick/click", "primary": "/input/a/click", "secondary": "/input/b/click",
+    },
+    "/interaction_profiles/htc/vive_controller": {
+        "grip": "/input/grip/pose", "aim": "/input/aim/pose", "trigger": "/input/trigger/value",
+        "squeeze": "/input/squeeze/click", "thumbstick": "/input/trackpad",
+        "thumbstick_click": "/input/trackpad/click", "menu": "/input/menu/click",
+    },
+}
+_FLOAT_ACTIONS = {"trigger": ControllerAxis.TRIGGER, "squeeze": ControllerAxis.SQUEEZE}
+_BOOL_ACTIONS = {
+    "primary": ControllerButton.PRIMARY, "secondary": ControllerButton.SECONDARY,
+    "thumbstick_click": ControllerButton.THUMBSTICK_CLICK, "menu": ControllerButton.MENU,
+}
+
+
+def _import_xr():
+    try:
+        import xr
+    except ImportError:
+        raise MissingExtraError("xr", "openxr", "The OpenXR input backend (--input openxr)") from None
+    return xr
+
+
+class _Fast:
+    """Hot-path OpenXR entry points fetched once per instance, returning plain ``int`` results.
+
+    pyopenxr's wrappers allocate result structs and look extension functions up on every
+    call; the loop calls these ~100 times a second, so they are bound once here.
+    """
+
+    def __init__(self, xr, instance, timespec_enabled: bool):
+        c = ctypes
+
+        def bind(name, *argtypes):
+            return c.cast(xr.get_instance_proc_addr(instance, name), c.CFUNCTYPE(c.c_int, *argtypes))
+
+        self.locate_space = bind("xrLocateSpace", xr.Space, xr.Space, c.c_int64, c.POINTER(xr.SpaceLocation))
+        self.sync_actions = bind("xrSyncActions", xr.Session, c.POINTER(xr.ActionsSyncInfo))
+        get_info = c.POINTER(xr.ActionStateGetInfo)
+        self.state_float = bind("xrGetActionStateFloat", xr.Session, get_info, c.POINTER(xr.ActionStateFloat))
+        self.state_bool = bind("xrGetActionStateBoolean", xr.Session, get_info, c.POINTER(xr.ActionStateBoolean))
+        self.state_vec2 = bind("xrGetActionStateVector2f", xr.Session, get_info, c.POINTER(xr.ActionStateVector2f))
+        self.poll_event = bind("xrPollEvent", xr.Instance, c.POINTER(xr.EventDataBuffer))
+        if timespec_enabled:
+            self.to_xr_time = bind(
+                "xrConvertTimespecTimeToTimeKHR", xr.Instance, c.POINTER(xr.timespec), c.POINTER(c.c_int64)
+            )
+            self.from_xr_time = bind(
+                "xrConvertTimeToTimespecTimeKHR", xr.Instance, c.c_int64, c.POINTER(xr.timespec)
+            )
+
+
+class TimeBase:
+    """Conversion between XrTime [ns] and :func:`teleop.clock.now` [s].
+
+    With ``XR_KHR_convert_timespec_time`` (Linux runtimes) the conversion is exact: the
+    monotonic clock of :mod:`teleop.clock` is ``CLOCK_MONOTONIC``, which that extension
+    converts. Without it the offset ``o = t_xr - t_mono`` is estimated from the runtime's
+    session-state events: each event stamped ``t_ev`` and received at ``t_rx`` gives
+    ``t_ev - t_rx <= o`` (the event happened before it was received), so the estimate is the
+    maximum over events; its error is the smallest event delivery latency (typically < 1 ms).
+    """
+
+    def __init__(self, xr, instance, fast: _Fast | None):
+        self._xr = xr
+        self._instance = instance
+        self._fast = fast
+        self.exact = fast is not None and hasattr(fast, "to_xr_time")
+        self._offset_ns: int | None = None  # estimated t_xr - t_mono
+        if self.exact:
+            self._ts = xr.timespec()
+            self._t = ctypes.c_int64()
+
+    def observe_event(self, t_event_xr: int, t_received_s: float) -> None:
+        """Refine the estimated offset with a runtime event's XrTime (no-op when exact)."""
+        if self.exact or t_event_xr <= 0:
+            return
+        estimate = int(t_event_xr) - int(round(t_received_s * 1e9))
+        if self._offset_ns is None or estimate > self._offset_ns:
+            self._offset_ns = estimate
+
+    @property
+    def ready(self) -> bool:
+        return self.exact or self._offset_ns is not None
+
+    def to_xr(self, t_s: float) -> int:
+        """XrTime [ns] of the monotonic time ``t_s`` [s]; raises the runtime's error code."""
+        if not self.exact:
+            if self._offset_ns is None:
+                raise RuntimeUnavailableError(
+                    "the OpenXR runtime sent no timed event, so its clock cannot be related to ours; "
+                    "restart the runtime. " + FALLBACK_HINT
+                )
+            return int(round(t_s * 1e9)) + self._offset_ns
+        ns = int(round(t_s * 1e9))
+        self._ts.tv_sec, self._ts.tv_nsec = divmod(ns, 1_000_000_000)
+        result = self._fast.to_xr_time(self._instance, ctypes.byref(self._ts), ctypes.byref(self._t))
+        if result < 0:
+            raise self._xr.check_result(self._xr.Result(result))
+        return self._t.value
+
+    def to_mono(self, t_xr: int) -> float:
+        """Monotonic time [s] of the XrTime ``t_xr`` [ns]."""
+        if not self.exact:
+            return (int(t_xr) - (self._offset_ns or 0)) * 1e-9
+        result = self._fast.from_xr_time(self._instance, ctypes.c_int64(t_xr), ctypes.byref(self._ts))
+        if result < 0:
+            raise self._xr.check_result(self._xr.Result(result))
+        return self._ts.tv_sec + self._ts.tv_nsec * 1e-9
+
+
+def create_session(xr, instance, system_id, enabled_extensions: frozenset[str], graphics_binding=None):
+    """Create the OpenXR session: the one place a graphics binding enters.
+
+    Input-only use needs no rendering, so the session is headless (``XR_MND_headless``: no
+    graphics binding, no frame loop). A later renderer (headset camera view) passes its
+    ``graphics_binding`` struct (e.g. ``xr.GraphicsBindingOpenGLXlibKHR``), which is chained
+    into ``XrSessionCreateInfo.next``; it then owns the frame loop.
+
+    Raises:
+        MissingExtensionError: no graphics binding and the runtime lacks ``XR_MND_headless``.
+    """
+    if graphics_binding is None and HEADLESS_EXTENSION not in enabled_extensions:
+        raise MissingExtensionError(
+            HEADLESS_EXTENSION, tuple(sorted(enabled_extensions)),
+            f"The OpenXR runtime does not offer {HEADLESS_EXTENSION}, which psi-teleop needs to read devices "
+            "without rendering to the headset. Use SteamVR or Monado (both offer it); for a Quest over Link, "
+            "stream to SteamVR (Steam Link / Virtual Desktop with SteamVR) and make SteamVR the active OpenXR "
+            "runtime. " + FALLBACK_HINT,
+        )
+    info = xr.SessionCreateInfo(system_id=system_id, next=graphics_binding)
+    return xr.create_session(instance, info)
+
+
+@dataclass
+class _Device:
+    """Book-keeping of one located pose source."""
+
+    name: str  # OpenXR user path
+    role: str  # what it fills in the frame
+    space: object = None  # xr.Space (None for hands)
+    present: bool = True  # the runtime reports it (interaction profile / tracker path)
+    profile: str = ""
+    tracked: bool = False
+    valid: bool = False
+    last_tracked: float = -math.inf  # [s] teleop.clock
+    meter: RateMeter | None = None
+
+    def __post_init__(self) -> None:
+        self.meter = RateMeter()
+
+
+class OpenXRSource(InputSource):
+    """Operator frames from an OpenXR runtime (SteamVR, Monado, ...) through pyopenxr.
+
+    Args:
+        config: devices, role mapping, staleness; defaults to :class:`OpenXRConfig`.
+    """
+
+    kind = InputKind.OPENXR
+
+    def __init__(self, config: OpenXRConfig | None = None):
+        self.config = config or OpenXRConfig()
+        self._status = SourceStatus.IDLE
+        self._lost_reason = ""
+        self._xr = None
+        self._instance = None
+        self._session = None
+        self._session_state = 0
+        self._extensions: frozenset[str] = frozenset()
+        self._devices: list[_Device] = []
+        self._last_stamp = -math.inf
+        self.runtime_name = ""
+        self.system_name = ""
+        self.aim_pose = np.zeros((2, 7))  # T_stage_aim of each controller (pointing ray, x forward)
+        self.aim_pose[:, 3] = 1.0
+        self.aim_valid = np.zeros(2, dtype=bool)
+
+    # ---- InputSource -------------------------------------------------------------------
+    @property
+    def status(self) -> SourceStatus:
+        return self._status
+
+    @property
+    def lost_reason(self) -> str:
+        return self._lost_reason
+
+    @property
+    def extensions(self) -> frozenset[str]:
+        """The extensions enabled on the instance."""
+        return self._extensions
+
+    def start(self) -> None:
+        if self._status is SourceStatus.RUNNING:
+            return
+        xr = self._xr = _import_xr()
+        try:
+            self._open(xr)
+        except BaseException:
+            self._teardown()
+            self._status = SourceStatus.IDLE
+            raise
+        self._status = SourceStatus.RUNNING
+        self._lost_reason = ""
+        log.info("OpenXR: %s on %s, devices: %s", self.runtime_name, self.system_name,
+                 ", ".join(f"{d.role}={'present' if d.present else 'absent'}" for d in self._devices))
+
+    def stop(self) -> None:
+        if self._status is SourceStatus.STOPPED:
+            return
+        self._teardown()
+        self._status = SourceStatus.STOPPED
+
+    def poll(self, frame: OperatorFrame) -> bool:
+        if self._status is not SourceStatus.RUNNING:
+            mark_all_invalid(frame)
+            frame.stamp = clock.now()
+            return self._status is SourceStatus.LOST
+        xr = self._xr
+        try:
+            self._drain_events()
+            if self._status is SourceStatus.RUNNING:
+                return self._sample(frame)
+        except xr.XrException as exc:  # any runtime failure mid-run: lose the session, never crash the loop
+            self._lose(f"the OpenXR runtime failed during a poll ({type(exc).__name__})")
+        except RuntimeUnavailableError as exc:
+            self._lose(str(exc))
+        mark_all_invalid(frame)
+        frame.stamp = clock.now()
+        return True
+
+    def devices(self) -> list[DeviceInfo]:
+        now = clock.now()
+        out = []
+        for d in self._devices:
+            if not d.present:
+                detail = "not present: pair it and assign its role" if d.name.startswith("/user/vive") or \
+                    d.name.startswith("/user/xr_tracker") else "not connected"
+            else:
+                detail = d.profile
+                if self._status is SourceStatus.LOST:
+                    detail = "session lost"
+                elif d.present and not d.valid:
+                    detail = (detail + "; " if detail else "") + (
+                        "stale (no tracked sample for more than "
+                        f"{self.config.stale_after_s * 1e3:.0f} ms)" if math.isfinite(d.last_tracked) else "not tracked")
+            lost = self._status is SourceStatus.LOST
+            out.append(DeviceInfo(
+                name=d.name, role=d.role, tracked=d.tracked and not lost, valid=d.valid and not lost,
+                age_s=d.meter.age(now), rate_hz=d.meter.rate_hz, detail=detail,
+            ))
+        return out
+
+    # ---- start-up ----------------------------------------------------------------------
+    def _open(self, xr) -> None:
+        cfg = self.config
+        try:
+            available = frozenset(
+                (e.extension_name.decode() if isinstance(e.extension_name, bytes) else e.extension_name)
+                for e in xr.enumerate_instance_extension_properties()
+            )
+        except (xr.RuntimeUnavailableError, xr.RuntimeFailureError, xr.InitializationFailedError) as exc:
+            raise RuntimeUnavailableError(f"No OpenXR runtime is available ({type(exc).__name__}). {RUNTIME_FIX}") from None
+        wanted = {HEADLESS_EXTENSION, TIMESPEC_EXTENSION}
+        if cfg.use_hand_tracking or cfg.require_hand_tracking:
+            wanted.add(HAND_TRACKING_EXTENSION)
+        families = {b.family for b in cfg.trackers} if cfg.use_trackers else set()
+        wanted |= {f.extension for f in families}
+        if cfg.require_hand_tracking and HAND_TRACKING_EXTENSION not in available:
+            raise MissingExtensionError(
+                HAND_TRACKING_EXTENSION, tuple(sorted(available)),
+                f"The OpenXR runtime does not offer {HAND_TRACKING_EXTENSION} (hand joints). Enable hand tracking "
+                "in the runtime (Quest: Settings > Movement tracking > Hand tracking; Monado: a hand-tracking "
+                "driver), or set require_hand_tracking=False to drive the hands from the controller triggers.",
+            )
+        for binding in cfg.trackers:
+            if binding.role in cfg.required_roles and binding.family.extension not in available:
+                raise MissingExtensionError(
+                    binding.family.extension, tuple(sorted(available)),
+                    f"The {binding.role.name.lower()} tracker ({binding.user_path}) needs {binding.family.extension}, "
+                    "which this OpenXR runtime does not offer. Use SteamVR with Vive trackers (it offers "
+                    f"{HTCX_EXTENSION}) or VIVE's runtime for self-trackers ({HTC_XR_TRACKER_EXTENSION}).",
+                )
+        enabled = frozenset(wanted & available)
+        if HEADLESS_EXTENSION not in enabled:
+            create_session(xr, None, None, enabled)  # raises MissingExtensionError with the fix
+        self._extensions = enabled
+        try:
+            self._instance = xr.create_instance(xr.InstanceCreateInfo(
+                application_info=xr.ApplicationInfo(
+                    application_name=cfg.application_name, engine_name="psi-teleop",
+                    api_version=xr.Version(1, 0, 0)),
+                enabled_extension_names=sorted(enabled),
+            ))
+        except (xr.RuntimeUnavailableError, xr.RuntimeFailureError, xr.InitializationFailedError) as exc:
+            raise RuntimeUnavailableError(f"The OpenXR runtime refused to start ({type(exc).__name__}). {RUNTIME_FIX}") from None
+        props = xr.get_instance_properties(self._instance)
+        self.runtime_name = _text(props.runtime_name)
+        try:
+            system_id = xr.get_system(self._instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
+        except xr.FormFactorUnavailableError:
+            raise RuntimeUnavailableError(
+                f"{self.runtime_name} is running but sees no headset. Connect and power on the headset (SteamVR "
+                "should show it green); for trackers without a headset, set SteamVR's requireHmd to false. "
+                + FALLBACK_HINT
+            ) from None
+        self.system_name = _text(xr.get_system_properties(self._instance, system_id).system_name)
+        self._session = create_session(xr, self._instance, system_id, enabled)
+        self._fast = _Fast(xr, self._instance, TIMESPEC_EXTENSION in enabled)
+        self._time = TimeBase(xr, self._instance, self._fast)
+        self._event = xr.EventDataBuffer()
+        self._wait_for_state(xr.SessionState.READY)
+        xr.begin_session(self._session, xr.SessionBeginInfo(
+            primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO))
+        self._build_actions(xr, enabled)
+        self._check_required_trackers()
+
+    def _wait_for_state(self, state) -> None:
+        deadline = time.monotonic() + self.config.ready_timeout_s
+        while self._session_state != state.value:
+            self._drain_events()
+            if self._status is SourceStatus.LOST:
+                raise SessionLostError(self._lost_reason)
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailableError(
+                    f"The OpenXR session did not become {state.name} within {self.config.ready_timeout_s:.1f} s "
+                    f"(runtime {self.runtime_name}). Put the headset on or wake it, close other VR apps, then retry. "
+                    + FALLBACK_HINT
+                )
+            time.sleep(0.002)
+
+    def _build_actions(self, xr, enabled: frozenset[str]) -> None:
+        cfg = self.config
+        inst = self._instance
+        path = self._path = lambda s: xr.string_to_path(inst, s)
+        hands = [path(p) for p in HAND_PATHS]
+        self._action_set = xr.create_action_set(inst, xr.ActionSetCreateInfo(
+            action_set_name="teleop", localized_action_set_name="psi-teleop", priority=0))
+
+        def action(name, kind, subpaths):
+            return xr.create_action(self._action_set, xr.ActionCreateInfo(
+                action_type=kind, action_name=name, localized_action_name=name.replace("_", " "),
+                subaction_paths=subpaths))
+
+        T = xr.ActionType
+        actions = {"grip": action("grip_pose", T.POSE_INPUT, hands), "aim": action("aim_pose", T.POSE_INPUT, hands),
+                   "thumbstick": action("thumbstick", T.VECTOR2F_INPUT, hands)}
+        actions.update({n: action(n, T.FLOAT_INPUT, hands) for n in _FLOAT_ACTIONS})
+        actions.update({n: action(n, T.BOOLEAN_INPUT, hands) for n in _BOOL_ACTIONS})
+        for profile, components in _PROFILES.items():
+            bindings = []
+            for name, suffix in components.items():
+                for side, hand in enumerate(HAND_PATHS):
+                    s = suffix if isinstance(suffix, str) else suffix[side]
+                    if s:
+                        bindings.append(xr.ActionSuggestedBinding(actions[name], path(hand + s)))
+            self._suggest(xr, profile, bindings)
+        trackers = [b for b in cfg.trackers if cfg.use_trackers and b.family.extension in enabled]
+        tracker_action = None
+        if trackers:
+            tracker_action = action("tracker_pose", T.POSE_INPUT, [path(b.user_path) for b in trackers])
+            for family in {b.family for b in trackers}:
+                self._suggest(xr, family.profile, [
+                    xr.ActionSuggestedBinding(tracker_action, path(b.user_path + family.pose_input))
+                    for b in trackers if b.family is family])
+        xr.attach_session_action_sets(self._session, xr.SessionActionSetsAttachInfo(action_sets=[self._action_set]))
+
+        # spaces: base, head, grips, aims, trackers (in this order: one locate loop)
+        base_type = (xr.ReferenceSpaceType.STAGE if cfg.reference_space is ReferenceSpace.STAGE
+                     else xr.ReferenceSpaceType.LOCAL)
+        identity = xr.Posef()
+        self._base = xr.create_reference_space(self._session, xr.ReferenceSpaceCreateInfo(base_type, identity))
+        view = xr.create_reference_space(self._session, xr.ReferenceSpaceCreateInfo(xr.ReferenceSpaceType.VIEW, identity))
+        self._devices = [_Device(HEAD_PATH, "head", view)]
+        for kind in ("grip", "aim"):
+            for side, hand in enumerate(HAND_PATHS):
+                space = xr.create_action_space(self._session, xr.ActionSpaceCreateInfo(
+                    action=actions[kind], subaction_path=hands[side], pose_in_action_space=identity))
+                role = f"{Side(side).name.lower()}_controller" + ("" if kind == "grip" else "_aim")
+                self._devices.append(_Device(hand, role, space))
+        self._tracker_rows = []
+        for b in trackers:
+            space = xr.create_action_space(self._session, xr.ActionSpaceCreateInfo(
+                action=tracker_action, subaction_path=path(b.user_path), pose_in_action_space=identity))
+            self._devices.append(_Device(b.user_path, b.role.name.lower(), space))
+            self._tracker_rows.append(int(b.role))
+        n_poses = len(self._devices)
+        self._p_xr = np.zeros((n_poses, 3))
+        self._q_xr = np.zeros((n_poses, 4))
+        self._pose_stage = np.zeros((n_poses, 7))
+        self._flags = np.zeros(n_poses, dtype=np.uint64)
+        self._location = xr.SpaceLocation()
+        self._location_ref = ctypes.byref(self._location)
+
+        # action-state queries, preallocated: (name, side) -> ActionStateGetInfo
+        self._state_f, self._state_b, self._state_v = xr.ActionStateFloat(), xr.ActionStateBoolean(), xr.ActionStateVector2f()
+        self._queries = {(name, side): xr.ActionStateGetInfo(action=actions[name], subaction_path=hands[side])
+                         for name in list(_FLOAT_ACTIONS) + list(_BOOL_ACTIONS) + ["thumbstick"] for side in (0, 1)}
+        self._sync_info = xr.ActionsSyncInfo(active_action_sets=[xr.ActiveActionSet(self._action_set, xr.NULL_PATH)])
+
+        # hands
+        self._hands: list[HandJointLocator | None] = [None, None]
+        if cfg.use_hand_tracking and HAND_TRACKING_EXTENSION in enabled:
+            for side, hand_enum in enumerate((xr.HandEXT.LEFT, xr.HandEXT.RIGHT)):
+                tracker = xr.create_hand_tracker_ext(self._session, xr.HandTrackerCreateInfoEXT(
+                    hand=hand_enum, hand_joint_set=xr.HandJointSetEXT.DEFAULT))
+                self._hands[side] = HandJointLocator(xr, self._instance, tracker)
+                self._devices.append(_Device(f"{HAND_PATHS[side]} (hand tracking)", f"{Side(side).name.lower()}_hand"))
+        self._refresh_presence()
+
+    def _suggest(self, xr, profile: str, bindings: list) -> None:
+        try:
+            xr.suggest_interaction_profile_bindings(self._instance, xr.InteractionProfileSuggestedBinding(
+                interaction_profile=self._path(profile), suggested_bindings=bindings))
+        except (xr.PathUnsupportedError, xr.PathInvalidError) as exc:
+            log.info("OpenXR runtime does not know %s (%s); skipped", profile, type(exc).__name__)
+
+    def _refresh_presence(self) -> None:
+        """Which devices the runtime reports: interaction profile per user path, HTCX tracker roles."""
+        xr = self._xr
+        htcx_roles: set[str] | None = None
+        if HTCX_EXTENSION in self._extensions:
+            htcx_roles = {_path_str(xr, self._instance, p.role_path)
+                          for p in xr.enumerate_vive_tracker_paths_htcx(self._instance) if p.role_path}
+        for d in self._devices:
+            if d.space is None:  # hand tracking: present when the extension is enabled
+                continue
+            user_path = d.name
+            try:
+                state = xr.get_current_interaction_profile(self._session, self._path(user_path))
+                d.profile = _path_str(xr, self._instance, state.interaction_profile) if state.interaction_profile else ""
+            except xr.XrException:
+                d.profile = ""
+            if d.name == HEAD_PATH:
+                d.present = True
+            elif htcx_roles is not None and user_path.startswith("/user/vive_tracker_htcx/"):
+                d.present = user_path in htcx_roles
+            else:
+                d.present = bool(d.profile)
+
+    def _check_required_trackers(self) -> None:
+        present = {d.role for d in self._devices if d.present}
+        missing = [b for b in self.config.trackers if b.role in self.config.required_roles
+                   and b.role.name.lower() not in present]
+        if missing:
+            have = tuple(sorted(d.name for d in self._devices if d.present and d.name.startswith("/user/vive")))
+            raise TrackerRoleMissingError(
+                tuple(b.user_path for b in missing), have,
+                "No tracker holds the role(s) " + ", ".join(f"{b.role.name.lower()} ({b.user_path})" for b in missing)
+                + f"; trackers present: {list(have) or 'none'}. Pair each tracker (SteamVR > Devices > Pair "
+                "Controller) and assign its role in SteamVR > Settings > Controllers > Manage Vive Trackers, or "
+                "change the role mapping (--tracker PATH=ROLE).",
+            )
+
+    # ---- per poll ----------------------------------------------------------------------
+    def _drain_events(self) -> None:
+        xr = self._xr
+        T = xr.StructureType
+        for _ in range(_MAX_EVENTS_PER_POLL):
+            if self._instance is None:  # torn down by a loss handled in this loop
+                return
+            self._event.type = T.EVENT_DATA_BUFFER.value
+            result = self._fast.poll_event(self._instance, ctypes.byref(self._event))
+            if result == xr.Result.EVENT_UNAVAILABLE.value:
+                return
+            if result < 0:
+                raise xr.check_result(xr.Result(result))
+            received = clock.now()
+            kind = self._event.type
+            if kind == T.EVENT_DATA_SESSION_STATE_CHANGED.value:
+                ev = ctypes.cast(ctypes.byref(self._event), ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
+                self._time.observe_event(ev.time, received)
+                self._on_state(xr.SessionState(ev.state))
+            elif kind == T.EVENT_DATA_INSTANCE_LOSS_PENDING.value:
+                self._lose("the OpenXR runtime is shutting down (instance loss pending): restart SteamVR/Monado, "
+                           "then restart this session")
+            elif kind == T.EVENT_DATA_INTERACTION_PROFILE_CHANGED.value or \
+                    kind == getattr(T, "EVENT_DATA_VIVE_TRACKER_CONNECTED_HTCX", T.EVENT_DATA_BUFFER).value:
+                if self._status is SourceStatus.RUNNING:
+                    self._refresh_presence()
+
+    def _on_state(self, state) -> None:
+        S = self._xr.SessionState
+        self._session_state = state.value
+        if state == S.LOSS_PENDING:
+            self._lose("the OpenXR runtime lost the session (headset disconnected or the runtime restarted): "
+                       "reconnect the headset / restart SteamVR or Monado, then restart this session")
+        elif state in (S.STOPPING, S.EXITING):
+            self._lose("the OpenXR runtime stopped the session (it is quitting or another VR app took over): "
+                       "close the other app or restart the runtime, then restart this session")
+
+    def _sample(self, frame: OperatorFrame) -> bool:
+        xr = self._xr
+        fast = self._fast
+        t_mono = clock.now()
+        t_xr = self._time.to_xr(t_mono)
+        result = fast.sync_actions(self._session, ctypes.byref(self._sync_info))
+        if result < 0:
+            raise xr.check_result(xr.Result(result))
+
+        # poses: one loop over every located space, one vectorised conversion
+        loc = self._location
+        for i, d in enumerate(self._devices):
+            if d.space is None:
+                continue
+            result = fast.locate_space(d.space, self._base, t_xr, self._location_ref)
+            if result < 0:
+                raise xr.check_result(xr.Result(result))
+            flags = loc._location_flags
+            self._flags[i] = flags
+            p, q = loc.pose.position, loc.pose.orientation
+            self._p_xr[i] = (p.x, p.y, p.z)
+            self._q_xr[i] = (q.x, q.y, q.z, q.w)
+        xr_to_stage(self._p_xr, self._q_xr, self._pose_stage)
+        stale = self.config.stale_after_s
+        for i, d in enumerate(self._devices):
+            if d.space is None:
+                continue
+            flags = int(self._flags[i])
+            d.tracked = (flags & _TRACKED) == _TRACKED and (flags & _VALID) == _VALID
+            if d.tracked:
+                d.last_tracked = t_mono
+            d.valid = (flags & _VALID) == _VALID and t_mono - d.last_tracked <= stale
+            if d.valid:
+                d.meter.update(t_mono)
+
+        frame.stamp = t_mono
+        frame.head_valid = self._devices[0].valid
+        frame.head_pose[:] = self._pose_stage[0]
+        for side in (0, 1):
+            grip, aim = self._devices[1 + side], self._devices[3 + side]
+            frame.controller_valid[side] = grip.valid
+            frame.controller_pose[side] = self._pose_stage[1 + side]
+            self.aim_valid[side] = aim.valid
+            self.aim_pose[side] = self._pose_stage[3 + side]
+        frame.tracker_valid[:] = False
+        for k, row in enumerate(self._tracker_rows):
+            i = 5 + k
+            frame.tracker_valid[row] = self._devices[i].valid
+            frame.tracker_pose[row] = self._pose_stage[i]
+
+        self._read_inputs(frame)
+        self._locate_hands(frame, t_xr, t_mono)
+        new = t_mono > self._last_stamp
+        self._last_stamp = t_mono
+        return new
+
+    def _read_inputs(self, frame: OperatorFrame) -> None:
+        xr = self._xr
+        fast, session = self._fast, self._session
+        for side in (0, 1):
+            for name, col in _FLOAT_ACTIONS.items():
+                r = fast.state_float(session, ctypes.byref(self._queries[(name, side)]), ctypes.byref(self._state_f))
+                if r < 0:
+                    raise xr.check_result(xr.Result(r))
+                frame.controller_axes[side, col] = self._state_f.current_state if self._state_f.is_active else 0.0
+            r = fast.state_vec2(session, ctypes.byref(self._queries[("thumbstick", side)]), ctypes.byref(self._state_v))
+            if r < 0:
+                raise xr.check_result(xr.Result(r))
+            active = bool(self._state_v.is_active)
+            frame.controller_axes[side, ControllerAxis.THUMBSTICK_X] = self._state_v.current_state.x if active else 0.0
+            frame.controller_axes[side, ControllerAxis.THUMBSTICK_Y] = self._state_v.current_state.y if active else 0.0
+            for name, col in _BOOL_ACTIONS.items():
+                r = fast.state_bool(session, ctypes.byref(self._queries[(name, side)]), ctypes.byref(self._state_b))
+                if r < 0:
+                    raise xr.check_result(xr.Result(r))
+                frame.controller_buttons[side, col] = bool(self._state_b.is_active and self._state_b.current_state)
+
+    def _locate_hands(self, frame: OperatorFrame, t_xr: int, t_mono: float) -> None:
+        xr = self._xr
+        hand_devices = [d for d in self._devices if d.space is None]
+        for side, locator in enumerate(self._hands):
+            if locator is None:
+                frame.hand_valid[side] = False
+                continue
+            result, valid = locator.locate(self._base, t_xr, frame.hand_joints[side], frame.hand_radii[side])
+            if result < 0:
+                raise xr.check_result(xr.Result(result))
+            d = hand_devices[side]
+            d.tracked = valid and locator.tracked()
+            if d.tracked:
+                d.last_tracked = t_mono
+            d.valid = valid and t_mono - d.last_tracked <= self.config.stale_after_s
+            if d.valid:
+                d.meter.update(t_mono)
+            frame.hand_valid[side] = d.valid
+
+    # ---- loss and teardown -------------------------------------------------------------
+    def _lose(self, reason: str) -> None:
+        if self._status is SourceStatus.LOST:
+            return
+        self._lost_reason = f"OpenXR input lost: {reason}. Every device reads invalid until then. {FALLBACK_HINT}"
+        log.error("%s", self._lost_reason)
+        for d in self._devices:
+            d.valid = d.tracked = False
+        self._teardown()
+        self._status = SourceStatus.LOST
+
+    def _teardown(self) -> None:
+        """Destroy the session and the instance, ignoring a runtime that is already gone."""
+        xr = self._xr
+        if xr is None:
+            return
+        if self._session is not None:
+            try:
+                if self._session_state in (xr.SessionState.STOPPING.value, xr.SessionState.SYNCHRONIZED.value,
+                                           xr.SessionState.VISIBLE.value, xr.SessionState.FOCUSED.value):
+                    xr.end_session(self._session)
+            except xr.XrException:
+                pass
+            try:
+                xr.destroy_session(self._session)
+            except xr.XrException:
+                pass
+            self._session = None
+        if self._instance is not None:
+            try:
+                xr.destroy_instance(self._instance)
+            except xr.XrException:
+                pass
+            self._instance = None
+        self._session_state = 0
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _path_str(xr, instance, path) -> str:
+    return _text(xr.path_to_string(instance, path))

@@ -1,0 +1,908 @@
+/*
+ * A scripted OpenXR runtime for psi-teleop's tests.
+ *
+ * The real OpenXR loader (the one bundled with pyopenxr) loads this shared library through
+ * a runtime manifest named by XR_RUNTIME_JSON. It implements the calls the OpenXR input
+ * backend makes -- instance, system, headless session and its state events, reference and
+ * action spaces, action sets/actions/suggested bindings, sync, action states, hand joint
+ * location, Vive tracker paths, time conversion -- and plays poses and inputs back from a
+ * text script named by PSI_XR_SCRIPT. Nothing is rendered; it is not a conformant runtime.
+ *
+ * Script format (one directive per line, '#' starts a comment, numbers are OpenXR-native:
+ * stage space, y up, -z forward, metres, quaternions x y z w):
+ *
+ *   extensions NAME...            extensions offered (default: all the ones below)
+ *   no_system                     xrGetSystem fails: no headset connected
+ *   device TOPPATH PROFILE [SERIAL]   a connected device (e.g. /user/hand/left) and its
+ *                                 interaction profile; SERIAL gives a Vive tracker its
+ *                                 persistent path /devices/htc/vive_tracker<SERIAL>
+ *   at T                          following samples apply from T seconds after xrBeginSession
+ *   pose CHANNEL x y z qx qy qz qw    a pose, tracked (CHANNEL: /user/head or a binding path
+ *                                 such as /user/hand/left/input/grip/pose)
+ *   inferred CHANNEL              the pose stays valid but is no longer tracked
+ *   untracked CHANNEL             the pose is invalid (tracking lost)
+ *   value CHANNEL v               a float or boolean input (e.g. .../trigger/value, .../a/click)
+ *   vec2 CHANNEL x y              a 2-D input (e.g. .../thumbstick)
+ *   hand left|right x y z qx qy qz qw   hand tracked; 26 joints from a fixed template
+ *   hand left|right untracked
+ *   event session_loss|instance_loss|exiting   session/instance lost, or runtime quitting
+ *
+ * Hand template (so tests can compute expectations): joint j (OpenXR order) sits at
+ * T_hand * (0.002 j, 0.001 (j mod 5), -0.01 j) with the hand's orientation and radius
+ * 0.004 + 0.0005 j [m].
+ *
+ * XrTime is CLOCK_MONOTONIC in nanoseconds plus TIME_OFFSET_NS, so a client that forgets
+ * to convert times is visibly wrong.
+ */
+#define XR_USE_TIMESPEC 1
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openxr/openxr.h>
+#include <openxr/openxr_platform.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- loader negotiation: Debian's openxr headers lack loader_interfaces.h ---- */
+typedef enum XrLoaderInterfaceStructs {
+    XR_LOADER_INTERFACE_STRUCT_UNINTIALIZED = 0,
+    XR_LOADER_INTERFACE_STRUCT_LOADER_INFO,
+    XR_LOADER_INTERFACE_STRUCT_API_LAYER_REQUEST,
+    XR_LOADER_INTERFACE_STRUCT_RUNTIME_REQUEST,
+} XrLoaderInterfaceStructs;
+
+typedef struct XrNegotiateLoaderInfo {
+    XrLoaderInterfaceStructs structType;
+    uint32_t structVersion;
+    size_t structSize;
+    uint32_t minInterfaceVersion;
+    uint32_t maxInterfaceVersion;
+    XrVersion minApiVersion;
+    XrVersion maxApiVersion;
+} XrNegotiateLoaderInfo;
+
+typedef struct XrNegotiateRuntimeRequest {
+    XrLoaderInterfaceStructs structType;
+    uint32_t structVersion;
+    size_t structSize;
+    uint32_t runtimeInterfaceVersion;
+    XrVersion runtimeApiVersion;
+    PFN_xrGetInstanceProcAddr getInstanceProcAddr;
+} XrNegotiateRuntimeRequest;
+
+/* ---- limits and state ---- */
+#define MAX_PATHS 256
+#define MAX_NAME 256
+#define MAX_ACTIONS 64
+#define MAX_BINDINGS 256
+#define MAX_SPACES 64
+#define MAX_CHANNELS 128
+#define MAX_DEVICES 16
+#define MAX_CMDS 4096
+#define MAX_EVENTS 32
+#define N_JOINTS XR_HAND_JOINT_COUNT_EXT
+#define TIME_OFFSET_NS 1000000000000LL /* 1000 s between CLOCK_MONOTONIC and XrTime */
+
+/* Handles are small tagged integers; tag * 0x1000 + index + 1. */
+#define H(tag, i) ((uint64_t)(tag) * 0x1000u + (uint64_t)(i) + 1u)
+#define HIDX(h, tag) ((int)((uint64_t)(uintptr_t)(h) - (uint64_t)(tag) * 0x1000u) - 1)
+enum { TAG_INSTANCE = 1, TAG_SESSION, TAG_SPACE, TAG_SET, TAG_ACTION, TAG_HAND };
+
+static const char *ALL_EXTENSIONS[] = {
+    XR_MND_HEADLESS_EXTENSION_NAME, XR_EXT_HAND_TRACKING_EXTENSION_NAME,
+    XR_HTCX_VIVE_TRACKER_INTERACTION_EXTENSION_NAME, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME,
+};
+#define N_ALL_EXT (sizeof(ALL_EXTENSIONS) / sizeof(ALL_EXTENSIONS[0]))
+
+typedef enum { CH_POSE, CH_VALUE, CH_VEC2, CH_HAND } ChannelKind;
+typedef struct {
+    char name[MAX_NAME];
+    ChannelKind kind;
+    XrSpaceLocationFlags flags; /* poses and hands: 0 = untracked */
+    XrPosef pose;
+    float v[2];
+} Channel;
+
+typedef enum { CMD_SET, CMD_EVENT } CmdKind;
+typedef struct {
+    double t; /* [s] after xrBeginSession */
+    CmdKind kind;
+    Channel ch; /* CMD_SET: the new channel contents */
+    char event[32];
+} Cmd;
+
+typedef struct { XrPath top, profile; char serial[64]; } Device;
+typedef struct { char name[64]; XrActionType type; XrPath sub[8]; uint32_t nsub; int alive; } Action;
+typedef struct { XrPath profile, binding; int action; } Binding;
+typedef struct { int alive; int is_action; XrReferenceSpaceType ref; int action; XrPath sub; XrPosef offset; } Space;
+
+static struct {
+    int loaded;
+    char extensions[8][XR_MAX_EXTENSION_NAME_SIZE];
+    int n_extensions, no_system;
+    Device devices[MAX_DEVICES];
+    int n_devices;
+    Cmd *cmds;
+    int n_cmds;
+    /* instance life */
+    int instance_alive, instance_lost, session_alive, session_begun, session_lost, attached;
+    int enabled_hand, enabled_htcx, enabled_headless;
+    int64_t t0_ns; /* XrTime at xrBeginSession */
+    int cursor;    /* next command to apply */
+    char paths[MAX_PATHS][MAX_NAME];
+    int n_paths;
+    Action actions[MAX_ACTIONS];
+    int n_actions, n_sets;
+    Binding bindings[MAX_BINDINGS];
+    int n_bindings;
+    Space spaces[MAX_SPACES];
+    int n_spaces;
+    int hands[2];
+    Channel channels[MAX_CHANNELS];
+    int n_channels;
+    XrEventDataBuffer events[MAX_EVENTS];
+    int ev_head, ev_count;
+} S;
+
+/* ---- small helpers ---- */
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+static XrTime xr_now(void) { return now_ns() + TIME_OFFSET_NS; }
+
+static XrQuaternionf q_mul(XrQuaternionf a, XrQuaternionf b) {
+    XrQuaternionf r = {a.w * b.x + a.x * b.w + a.y * b.z - a.z * b.y,
+                       a.w * b.y - a.x * b.z + a.y * b.w + a.z * b.x,
+                       a.w * b.z + a.x * b.y - a.y * b.x + a.z * b.w,
+                       a.w * b.w - a.x * b.x - a.y * b.y - a.z * b.z};
+    return r;
+}
+static XrQuaternionf q_conj(XrQuaternionf q) { XrQuaternionf r = {-q.x, -q.y, -q.z, q.w}; return r; }
+static XrVector3f q_rot(XrQuaternionf q, XrVector3f v) {
+    XrQuaternionf p = {v.x, v.y, v.z, 0.f}, r = q_mul(q_mul(q, p), q_conj(q));
+    XrVector3f o = {r.x, r.y, r.z};
+    return o;
+}
+static XrPosef pose_mul(XrPosef a, XrPosef b) { /* a * b */
+    XrPosef r;
+    XrVector3f p = q_rot(a.orientation, b.position);
+    r.orientation = q_mul(a.orientation, b.orientation);
+    r.position.x = a.position.x + p.x;
+    r.position.y = a.position.y + p.y;
+    r.position.z = a.position.z + p.z;
+    return r;
+}
+static XrPosef pose_inv(XrPosef a) {
+    XrPosef r;
+    r.orientation = q_conj(a.orientation);
+    XrVector3f p = q_rot(r.orientation, a.position);
+    r.position.x = -p.x; r.position.y = -p.y; r.position.z = -p.z;
+    return r;
+}
+static XrPosef identity_pose(void) { XrPosef p = {{0, 0, 0, 1}, {0, 0, 0}}; return p; }
+
+static XrPath intern(const char *s) {
+    for (int i = 0; i < S.n_paths; i++)
+        if (strcmp(S.paths[i], s) == 0) return (XrPath)(i + 1);
+    if (S.n_paths >= MAX_PATHS) return XR_NULL_PATH;
+    snprintf(S.paths[S.n_paths], MAX_NAME, "%s", s);
+    return (XrPath)(++S.n_paths);
+}
+static const char *path_str(XrPath p) { return (p >= 1 && p <= (XrPath)S.n_paths) ? S.paths[p - 1] : ""; }
+
+static Channel *channel(const char *name, int create) {
+    for (int i = 0; i < S.n_channels; i++)
+        if (strcmp(S.channels[i].name, name) == 0) return &S.channels[i];
+    if (!create || S.n_channels >= MAX_CHANNELS) return NULL;
+    Channel *c = &S.channels[S.n_channels++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, MAX_NAME, "%s", name);
+    return c;
+}
+
+static void push_event(const void *ev, size_t size) {
+    if (S.ev_count >= MAX_EVENTS) return;
+    XrEventDataBuffer *slot = &S.events[(S.ev_head + S.ev_count++) % MAX_EVENTS];
+    memset(slot, 0, sizeof *slot);
+    memcpy(slot, ev, size);
+}
+static void push_state(XrSessionState state) {
+    XrEventDataSessionStateChanged e = {.type = XR_TYPE_EVENT_DATA_SESSION_STATE_CHANGED};
+    e.session = (XrSession)(uintptr_t)H(TAG_SESSION, 0);
+    e.state = state;
+    e.time = xr_now();
+    push_event(&e, sizeof e);
+}
+
+/* ---- the script ---- */
+static int read_floats(char *rest, float *out, int n) {
+    for (int i = 0; i < n; i++) {
+        char *end;
+        out[i] = strtof(rest, &end);
+        if (end == rest) return 0;
+        rest = end;
+    }
+    return 1;
+}
+
+static void load_script(void) {
+    free(S.cmds);
+    memset(&S, 0, sizeof S);
+    S.loaded = 1;
+    for (size_t i = 0; i < N_ALL_EXT; i++) snprintf(S.extensions[S.n_extensions++], XR_MAX_EXTENSION_NAME_SIZE, "%s", ALL_EXTENSIONS[i]);
+    S.cmds = calloc(MAX_CMDS, sizeof(Cmd));
+    const char *path = getenv("PSI_XR_SCRIPT");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) {
+        if (path) fprintf(stderr, "scripted_runtime: cannot open PSI_XR_SCRIPT=%s\n", path);
+        return;
+    }
+    char line[1024], word[64], name[MAX_NAME];
+    double t = 0.0;
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        int used = 0;
+        if (sscanf(line, "%63s%n", word, &used) != 1) continue;
+        char *rest = line + used;
+        Cmd c;
+        memset(&c, 0, sizeof c);
+        c.t = t;
+        c.kind = CMD_SET;
+        if (strcmp(word, "extensions") == 0) {
+            S.n_extensions = 0;
+            while (S.n_extensions < 8 && sscanf(rest, "%127s%n", name, &used) == 1) {
+                snprintf(S.extensions[S.n_extensions++], XR_MAX_EXTENSION_NAME_SIZE, "%.127s", name);
+                rest += used;
+            }
+            continue;
+        } else if (strcmp(word, "no_system") == 0) {
+            S.no_system = 1;
+            continue;
+        } else if (strcmp(word, "device") == 0 && S.n_devices < MAX_DEVICES) {
+            char top[MAX_NAME], profile[MAX_NAME];
+            Device *d = &S.devices[S.n_devices];
+            if (sscanf(rest, "%255s %255s %63s", top, profile, d->serial) >= 2) {
+                d->top = intern(top);
+                d->profile = intern(profile);
+                S.n_devices++;
+            }
+            continue;
+        } else if (strcmp(word, "at") == 0) {
+            t = atof(rest);
+            continue;
+        } else if (strcmp(word, "event") == 0) {
+            c.kind = CMD_EVENT;
+            sscanf(rest, "%31s", c.event);
+        } else if (strcmp(word, "hand") == 0) {
+            char side[16];
+            if (sscanf(rest, "%15s%n", side, &used) != 1) continue;
+            snprintf(c.ch.name, MAX_NAME, "hand/%s", side);
+            c.ch.kind = CH_HAND;
+            float v[7];
+            if (read_floats(rest + used, v, 7)) {
+                c.ch.pose.position = (XrVector3f){v[0], v[1], v[2]};
+                c.ch.pose.orientation = (XrQuaternionf){v[3], v[4], v[5], v[6]};
+                c.ch.flags = 0xF;
+            }
+        } else {
+            if (sscanf(rest, "%255s%n", c.ch.name, &used) != 1) continue;
+            rest += used;
+            float v[7];
+            if (strcmp(word, "pose") == 0 && read_floats(rest, v, 7)) {
+                c.ch.kind = CH_POSE;
+                c.ch.pose.position = (XrVector3f){v[0], v[1], v[2]};
+                c.ch.pose.orientation = (XrQuaternionf){v[3], v[4], v[5], v[6]};
+                c.ch.flags = 0xF; /* orientation+position valid and tracked */
+            } else if (strcmp(word, "inferred") == 0 || strcmp(word, "untracked") == 0) {
+                c.ch.kind = CH_POSE;
+                c.ch.flags = word[0] == 'i' ? 0x10000 : 0; /* marker: keep pose, drop tracked */
+            } else if (strcmp(word, "value") == 0 && read_floats(rest, v, 1)) {
+                c.ch.kind = CH_VALUE;
+                c.ch.v[0] = v[0];
+            } else if (strcmp(word, "vec2") == 0 && read_floats(rest, v, 2)) {
+                c.ch.kind = CH_VEC2;
+                c.ch.v[0] = v[0];
+                c.ch.v[1] = v[1];
+            } else {
+                fprintf(stderr, "scripted_runtime: ignoring line: %s", line);
+                continue;
+            }
+        }
+        if (S.n_cmds < MAX_CMDS) S.cmds[S.n_cmds++] = c;
+    }
+    fclose(f);
+}
+
+/* Apply every script command due at XrTime `t`. */
+static void advance(XrTime t) {
+    if (!S.session_begun) return;
+    double since = (double)(t - S.t0_ns) * 1e-9;
+    while (S.cursor < S.n_cmds && S.cmds[S.cursor].t <= since) {
+        Cmd *c = &S.cmds[S.cursor++];
+        if (c->kind == CMD_EVENT) {
+            if (strcmp(c->event, "session_loss") == 0) {
+                S.session_lost = 1;
+                push_state(XR_SESSION_STATE_LOSS_PENDING);
+            } else if (strcmp(c->event, "instance_loss") == 0) {
+                XrEventDataInstanceLossPending e = {.type = XR_TYPE_EVENT_DATA_INSTANCE_LOSS_PENDING};
+                e.lossTime = t;
+                push_event(&e, sizeof e);
+                S.instance_lost = 1;
+            } else if (strcmp(c->event, "exiting") == 0) {
+                push_state(XR_SESSION_STATE_STOPPING);
+            }
+            continue;
+        }
+        Channel *ch = channel(c->ch.name, 1);
+        if (!ch) continue;
+        if (c->ch.kind == CH_POSE && c->ch.flags == 0x10000) {
+            ch->kind = CH_POSE;
+            ch->flags = XR_SPACE_LOCATION_ORIENTATION_VALID_BIT | XR_SPACE_LOCATION_POSITION_VALID_BIT;
+        } else if (c->ch.kind == CH_POSE && c->ch.flags == 0 && ch->kind == CH_POSE) {
+            ch->flags = 0; /* untracked: keep the last pose, drop the flags */
+        } else {
+            *ch = c->ch;
+        }
+    }
+}
+
+#define CHECK_INSTANCE()                                     \
+    do {                                                     \
+        if (!S.instance_alive) return XR_ERROR_HANDLE_INVALID; \
+        if (S.instance_lost) return XR_ERROR_INSTANCE_LOST;  \
+    } while (0)
+#define CHECK_SESSION()                                      \
+    do {                                                     \
+        CHECK_INSTANCE();                                    \
+        if (!S.session_alive) return XR_ERROR_HANDLE_INVALID; \
+        if (S.session_lost) return XR_ERROR_SESSION_LOST;    \
+    } while (0)
+
+/* ---- instance ---- */
+static XrResult enumerate_extensions(const char *layer, uint32_t cap, uint32_t *count, XrExtensionProperties *props) {
+    (void)layer;
+    if (!S.instance_alive) load_script();
+    *count = (uint32_t)S.n_extensions;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < (uint32_t)S.n_extensions) return XR_ERROR_SIZE_INSUFFICIENT;
+    for (int i = 0; i < S.n_extensions; i++) {
+        snprintf(props[i].extensionName, XR_MAX_EXTENSION_NAME_SIZE, "%s", S.extensions[i]);
+        props[i].extensionVersion = 1;
+    }
+    return XR_SUCCESS;
+}
+
+static int offered(const char *ext) {
+    for (int i = 0; i < S.n_extensions; i++)
+        if (strcmp(S.extensions[i], ext) == 0) return 1;
+    return 0;
+}
+
+static XrResult create_instance(const XrInstanceCreateInfo *info, XrInstance *out) {
+    if (S.instance_alive) return XR_ERROR_LIMIT_REACHED;
+    if (XR_VERSION_MAJOR(info->applicationInfo.apiVersion) != 1) return XR_ERROR_API_VERSION_UNSUPPORTED;
+    load_script();
+    for (uint32_t i = 0; i < info->enabledExtensionCount; i++) {
+        const char *e = info->enabledExtensionNames[i];
+        if (!offered(e)) return XR_ERROR_EXTENSION_NOT_PRESENT;
+        if (strcmp(e, XR_EXT_HAND_TRACKING_EXTENSION_NAME) == 0) S.enabled_hand = 1;
+        if (strcmp(e, XR_HTCX_VIVE_TRACKER_INTERACTION_EXTENSION_NAME) == 0) S.enabled_htcx = 1;
+        if (strcmp(e, XR_MND_HEADLESS_EXTENSION_NAME) == 0) S.enabled_headless = 1;
+    }
+    S.instance_alive = 1;
+    *out = (XrInstance)(uintptr_t)H(TAG_INSTANCE, 0);
+    return XR_SUCCESS;
+}
+
+static XrResult destroy_instance(XrInstance instance) {
+    (void)instance;
+    free(S.cmds);
+    memset(&S, 0, sizeof S);
+    return XR_SUCCESS;
+}
+
+static XrResult get_instance_properties(XrInstance instance, XrInstanceProperties *props) {
+    (void)instance;
+    props->runtimeVersion = XR_MAKE_VERSION(0, 1, 0);
+    snprintf(props->runtimeName, XR_MAX_RUNTIME_NAME_SIZE, "psi-teleop scripted runtime");
+    return XR_SUCCESS;
+}
+
+static XrResult poll_event(XrInstance instance, XrEventDataBuffer *out) {
+    (void)instance;
+    if (!S.instance_alive) return XR_ERROR_HANDLE_INVALID;
+    advance(xr_now());
+    if (S.ev_count == 0) return XR_EVENT_UNAVAILABLE;
+    memcpy(out, &S.events[S.ev_head], sizeof *out);
+    S.ev_head = (S.ev_head + 1) % MAX_EVENTS;
+    S.ev_count--;
+    return XR_SUCCESS;
+}
+
+static XrResult result_to_string(XrInstance instance, XrResult value, char buffer[XR_MAX_RESULT_STRING_SIZE]) {
+    (void)instance;
+    snprintf(buffer, XR_MAX_RESULT_STRING_SIZE, "XR_RESULT_%d", (int)value);
+    return XR_SUCCESS;
+}
+
+static XrResult get_system(XrInstance instance, const XrSystemGetInfo *info, XrSystemId *out) {
+    (void)instance;
+    CHECK_INSTANCE();
+    if (info->formFactor != XR_FORM_FACTOR_HEAD_MOUNTED_DISPLAY || S.no_system) return XR_ERROR_FORM_FACTOR_UNAVAILABLE;
+    *out = 1;
+    return XR_SUCCESS;
+}
+
+static XrResult get_system_properties(XrInstance instance, XrSystemId id, XrSystemProperties *props) {
+    (void)instance;
+    CHECK_INSTANCE();
+    props->systemId = id;
+    props->vendorId = 0x5054;
+    snprintf(props->systemName, XR_MAX_SYSTEM_NAME_SIZE, "scripted headset");
+    props->trackingProperties.orientationTracking = XR_TRUE;
+    props->trackingProperties.positionTracking = XR_TRUE;
+    for (XrBaseOutStructure *n = (XrBaseOutStructure *)props->next; n; n = n->next)
+        if (n->type == XR_TYPE_SYSTEM_HAND_TRACKING_PROPERTIES_EXT)
+            ((XrSystemHandTrackingPropertiesEXT *)n)->supportsHandTracking = XR_TRUE;
+    return XR_SUCCESS;
+}
+
+static XrResult string_to_path(XrInstance instance, const char *s, XrPath *out) {
+    (void)instance;
+    CHECK_INSTANCE();
+    if (!s || s[0] != '/' || strlen(s) >= MAX_NAME) return XR_ERROR_PATH_FORMAT_INVALID;
+    *out = intern(s);
+    return *out ? XR_SUCCESS : XR_ERROR_PATH_COUNT_EXCEEDED;
+}
+
+static XrResult path_to_string(XrInstance instance, XrPath p, uint32_t cap, uint32_t *count, char *buf) {
+    (void)instance;
+    CHECK_INSTANCE();
+    if (p < 1 || p > (XrPath)S.n_paths) return XR_ERROR_PATH_INVALID;
+    const char *s = path_str(p);
+    *count = (uint32_t)strlen(s) + 1;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < *count) return XR_ERROR_SIZE_INSUFFICIENT;
+    memcpy(buf, s, *count);
+    return XR_SUCCESS;
+}
+
+static XrResult convert_timespec(XrInstance instance, const struct timespec *ts, XrTime *out) {
+    (void)instance;
+    CHECK_INSTANCE();
+    *out = (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec + TIME_OFFSET_NS;
+    return XR_SUCCESS;
+}
+
+static XrResult convert_time(XrInstance instance, XrTime t, struct timespec *ts) {
+    (void)instance;
+    CHECK_INSTANCE();
+    int64_t ns = t - TIME_OFFSET_NS;
+    ts->tv_sec = ns / 1000000000LL;
+    ts->tv_nsec = ns % 1000000000LL;
+    return XR_SUCCESS;
+}
+
+/* ---- actions ---- */
+static XrResult create_action_set(XrInstance instance, const XrActionSetCreateInfo *info, XrActionSet *out) {
+    (void)instance;
+    (void)info;
+    CHECK_INSTANCE();
+    *out = (XrActionSet)(uintptr_t)H(TAG_SET, S.n_sets++);
+    return XR_SUCCESS;
+}
+static XrResult destroy_noop(void *handle) { (void)handle; return XR_SUCCESS; }
+
+static XrResult create_action(XrActionSet set, const XrActionCreateInfo *info, XrAction *out) {
+    (void)set;
+    CHECK_INSTANCE();
+    if (S.n_actions >= MAX_ACTIONS || info->countSubactionPaths > 8) return XR_ERROR_LIMIT_REACHED;
+    Action *a = &S.actions[S.n_actions];
+    snprintf(a->name, sizeof a->name, "%s", info->actionName);
+    a->type = info->actionType;
+    a->nsub = info->countSubactionPaths;
+    for (uint32_t i = 0; i < a->nsub; i++) a->sub[i] = info->subactionPaths[i];
+    a->alive = 1;
+    *out = (XrAction)(uintptr_t)H(TAG_ACTION, S.n_actions++);
+    return XR_SUCCESS;
+}
+
+static XrResult suggest_bindings(XrInstance instance, const XrInteractionProfileSuggestedBinding *sb) {
+    (void)instance;
+    CHECK_INSTANCE();
+    if (S.attached) return XR_ERROR_ACTIONSETS_ALREADY_ATTACHED;
+    const char *profile = path_str(sb->interactionProfile);
+    if (strncmp(profile, "/interaction_profiles/", 22) != 0) return XR_ERROR_PATH_UNSUPPORTED;
+    if (strstr(profile, "vive_tracker_htcx") && !S.enabled_htcx) return XR_ERROR_PATH_UNSUPPORTED;
+    for (uint32_t i = 0; i < sb->countSuggestedBindings && S.n_bindings < MAX_BINDINGS; i++) {
+        Binding *b = &S.bindings[S.n_bindings++];
+        b->profile = sb->interactionProfile;
+        b->binding = sb->suggestedBindings[i].binding;
+        b->action = HIDX(sb->suggestedBindings[i].action, TAG_ACTION);
+    }
+    return XR_SUCCESS;
+}
+
+/* The connected device whose top-level path prefixes `binding`, or NULL. */
+static Device *device_of(const char *binding) {
+    for (int i = 0; i < S.n_devices; i++) {
+        const char *top = path_str(S.devices[i].top);
+        size_t n = strlen(top);
+        if (strncmp(binding, top, n) == 0 && binding[n] == '/') return &S.devices[i];
+    }
+    return NULL;
+}
+
+/* The channel an action reads for `sub` (XR_NULL_PATH: any), through the active profile's binding. */
+static Channel *action_channel(int action, XrPath sub, int *active) {
+    *active = 0;
+    Channel *best = NULL;
+    for (int i = 0; i < S.n_bindings; i++) {
+        Binding *b = &S.bindings[i];
+        if (b->action != action) continue;
+        const char *bp = path_str(b->binding);
+        Device *d = device_of(bp);
+        if (!d || d->profile != b->profile) continue;
+        if (sub != XR_NULL_PATH && d->top != sub) continue;
+        *active = 1;
+        Channel *c = channel(bp, 0);
+        if (c && (!best || fabsf(c->v[0]) + fabsf(c->v[1]) > fabsf(best->v[0]) + fabsf(best->v[1]))) best = c;
+    }
+    return best;
+}
+
+static XrResult attach_action_sets(XrSession session, const XrSessionActionSetsAttachInfo *info) {
+    (void)session;
+    (void)info;
+    CHECK_SESSION();
+    if (S.attached) return XR_ERROR_ACTIONSETS_ALREADY_ATTACHED;
+    S.attached = 1;
+    XrEventDataInteractionProfileChanged e = {.type = XR_TYPE_EVENT_DATA_INTERACTION_PROFILE_CHANGED};
+    e.session = session;
+    push_event(&e, sizeof e);
+    return XR_SUCCESS;
+}
+
+static XrResult current_profile(XrSession session, XrPath top, XrInteractionProfileState *state) {
+    (void)session;
+    CHECK_SESSION();
+    if (!S.attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
+    state->interactionProfile = XR_NULL_PATH;
+    for (int i = 0; i < S.n_devices; i++)
+        if (S.devices[i].top == top) state->interactionProfile = S.devices[i].profile;
+    return XR_SUCCESS;
+}
+
+static XrResult sync_actions(XrSession session, const XrActionsSyncInfo *info) {
+    (void)session;
+    (void)info;
+    CHECK_SESSION();
+    if (!S.attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
+    advance(xr_now());
+    return XR_SUCCESS;
+}
+
+static int action_index(const XrActionStateGetInfo *info, XrActionType type) {
+    int i = HIDX(info->action, TAG_ACTION);
+    if (i < 0 || i >= S.n_actions || S.actions[i].type != type) return -1;
+    return i;
+}
+
+static XrResult state_float(XrSession session, const XrActionStateGetInfo *info, XrActionStateFloat *st) {
+    (void)session;
+    CHECK_SESSION();
+    int a = action_index(info, XR_ACTION_TYPE_FLOAT_INPUT), active;
+    if (a < 0) return XR_ERROR_ACTION_TYPE_MISMATCH;
+    Channel *c = action_channel(a, info->subactionPath, &active);
+    st->currentState = c ? c->v[0] : 0.f;
+    st->isActive = active;
+    st->changedSinceLastSync = XR_FALSE;
+    st->lastChangeTime = 0;
+    return XR_SUCCESS;
+}
+
+static XrResult state_bool(XrSession session, const XrActionStateGetInfo *info, XrActionStateBoolean *st) {
+    (void)session;
+    CHECK_SESSION();
+    int a = action_index(info, XR_ACTION_TYPE_BOOLEAN_INPUT), active;
+    if (a < 0) return XR_ERROR_ACTION_TYPE_MISMATCH;
+    Channel *c = action_channel(a, info->subactionPath, &active);
+    st->currentState = (c && c->v[0] > 0.5f) ? XR_TRUE : XR_FALSE;
+    st->isActive = active;
+    st->changedSinceLastSync = XR_FALSE;
+    st->lastChangeTime = 0;
+    return XR_SUCCESS;
+}
+
+static XrResult state_vec2(XrSession session, const XrActionStateGetInfo *info, XrActionStateVector2f *st) {
+    (void)session;
+    CHECK_SESSION();
+    int a = action_index(info, XR_ACTION_TYPE_VECTOR2F_INPUT), active;
+    if (a < 0) return XR_ERROR_ACTION_TYPE_MISMATCH;
+    Channel *c = action_channel(a, info->subactionPath, &active);
+    st->currentState.x = c ? c->v[0] : 0.f;
+    st->currentState.y = c ? c->v[1] : 0.f;
+    st->isActive = active;
+    st->changedSinceLastSync = XR_FALSE;
+    st->lastChangeTime = 0;
+    return XR_SUCCESS;
+}
+
+static XrResult state_pose(XrSession session, const XrActionStateGetInfo *info, XrActionStatePose *st) {
+    (void)session;
+    CHECK_SESSION();
+    int a = action_index(info, XR_ACTION_TYPE_POSE_INPUT), active;
+    if (a < 0) return XR_ERROR_ACTION_TYPE_MISMATCH;
+    action_channel(a, info->subactionPath, &active);
+    st->isActive = active;
+    return XR_SUCCESS;
+}
+
+static XrResult enumerate_tracker_paths(XrInstance instance, uint32_t cap, uint32_t *count, XrViveTrackerPathsHTCX *out) {
+    (void)instance;
+    CHECK_INSTANCE();
+    if (!S.enabled_htcx) return XR_ERROR_FUNCTION_UNSUPPORTED;
+    uint32_t n = 0;
+    for (int i = 0; i < S.n_devices; i++) {
+        Device *d = &S.devices[i];
+        if (!d->serial[0]) continue;
+        if (cap && n < cap) {
+            char persistent[MAX_NAME];
+            snprintf(persistent, sizeof persistent, "/devices/htc/vive_tracker%s", d->serial);
+            out[n].persistentPath = intern(persistent);
+            out[n].rolePath = strstr(path_str(d->top), "/role/") ? d->top : XR_NULL_PATH;
+        }
+        n++;
+    }
+    *count = n;
+    if (cap && cap < n) return XR_ERROR_SIZE_INSUFFICIENT;
+    return XR_SUCCESS;
+}
+
+/* ---- session ---- */
+static XrResult create_session(XrInstance instance, const XrSessionCreateInfo *info, XrSession *out) {
+    (void)instance;
+    CHECK_INSTANCE();
+    if (S.session_alive) return XR_ERROR_LIMIT_REACHED;
+    if (info->next != NULL) return XR_ERROR_GRAPHICS_DEVICE_INVALID; /* headless only: no bindings */
+    if (!S.enabled_headless) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    S.session_alive = 1;
+    push_state(XR_SESSION_STATE_IDLE);
+    push_state(XR_SESSION_STATE_READY);
+    *out = (XrSession)(uintptr_t)H(TAG_SESSION, 0);
+    return XR_SUCCESS;
+}
+
+static XrResult destroy_session(XrSession session) {
+    (void)session;
+    S.session_alive = S.session_begun = S.session_lost = S.attached = 0;
+    S.n_spaces = 0;
+    return XR_SUCCESS;
+}
+
+static XrResult begin_session(XrSession session, const XrSessionBeginInfo *info) {
+    (void)session;
+    (void)info;
+    CHECK_SESSION();
+    if (S.session_begun) return XR_ERROR_SESSION_RUNNING;
+    S.session_begun = 1;
+    S.t0_ns = xr_now();
+    S.cursor = 0;
+    advance(S.t0_ns);
+    push_state(XR_SESSION_STATE_SYNCHRONIZED);
+    push_state(XR_SESSION_STATE_VISIBLE);
+    push_state(XR_SESSION_STATE_FOCUSED);
+    return XR_SUCCESS;
+}
+
+static XrResult end_session(XrSession session) {
+    (void)session;
+    if (!S.session_alive) return XR_ERROR_HANDLE_INVALID;
+    S.session_begun = 0;
+    push_state(XR_SESSION_STATE_IDLE);
+    push_state(XR_SESSION_STATE_EXITING);
+    return XR_SUCCESS;
+}
+
+static XrResult request_exit(XrSession session) {
+    (void)session;
+    CHECK_SESSION();
+    push_state(XR_SESSION_STATE_STOPPING);
+    return XR_SUCCESS;
+}
+
+static XrResult enumerate_ref_spaces(XrSession session, uint32_t cap, uint32_t *count, XrReferenceSpaceType *out) {
+    (void)session;
+    static const XrReferenceSpaceType types[] = {XR_REFERENCE_SPACE_TYPE_VIEW, XR_REFERENCE_SPACE_TYPE_LOCAL, XR_REFERENCE_SPACE_TYPE_STAGE};
+    *count = 3;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < 3) return XR_ERROR_SIZE_INSUFFICIENT;
+    memcpy(out, types, sizeof types);
+    return XR_SUCCESS;
+}
+
+static XrResult new_space(Space sp, XrSpace *out) {
+    if (S.n_spaces >= MAX_SPACES) return XR_ERROR_LIMIT_REACHED;
+    sp.alive = 1;
+    S.spaces[S.n_spaces] = sp;
+    *out = (XrSpace)(uintptr_t)H(TAG_SPACE, S.n_spaces++);
+    return XR_SUCCESS;
+}
+
+static XrResult create_ref_space(XrSession session, const XrReferenceSpaceCreateInfo *info, XrSpace *out) {
+    (void)session;
+    CHECK_SESSION();
+    Space sp = {0};
+    sp.ref = info->referenceSpaceType;
+    sp.offset = info->poseInReferenceSpace;
+    return new_space(sp, out);
+}
+
+static XrResult create_action_space(XrSession session, const XrActionSpaceCreateInfo *info, XrSpace *out) {
+    (void)session;
+    CHECK_SESSION();
+    int a = HIDX(info->action, TAG_ACTION);
+    if (a < 0 || a >= S.n_actions || S.actions[a].type != XR_ACTION_TYPE_POSE_INPUT) return XR_ERROR_ACTION_TYPE_MISMATCH;
+    Space sp = {0};
+    sp.is_action = 1;
+    sp.action = a;
+    sp.sub = info->subactionPath;
+    sp.offset = info->poseInActionSpace;
+    return new_space(sp, out);
+}
+
+static XrResult destroy_space(XrSpace space) {
+    int i = HIDX(space, TAG_SPACE);
+    if (i >= 0 && i < S.n_spaces) S.spaces[i].alive = 0;
+    return XR_SUCCESS;
+}
+
+/* T_stage_space and its location flags (the stage frame is the script's frame; LOCAL == STAGE). */
+static XrSpaceLocationFlags space_in_stage(XrSpace space, XrPosef *out) {
+    int i = HIDX(space, TAG_SPACE);
+    if (i < 0 || i >= S.n_spaces || !S.spaces[i].alive) return 0;
+    Space *sp = &S.spaces[i];
+    XrPosef base = identity_pose();
+    XrSpaceLocationFlags flags = 0xF;
+    if (sp->is_action) {
+        int active;
+        Channel *c = action_channel(sp->action, sp->sub, &active);
+        if (!active || !c || c->kind != CH_POSE) return 0;
+        base = c->pose;
+        flags = c->flags;
+    } else if (sp->ref == XR_REFERENCE_SPACE_TYPE_VIEW) {
+        Channel *c = channel("/user/head", 0);
+        if (!c) return 0;
+        base = c->pose;
+        flags = c->flags;
+    }
+    *out = pose_mul(base, sp->offset);
+    return flags;
+}
+
+static XrResult locate_space(XrSpace space, XrSpace base, XrTime time, XrSpaceLocation *loc) {
+    CHECK_SESSION();
+    advance(time);
+    XrPosef T_s = identity_pose(), T_b = identity_pose();
+    XrSpaceLocationFlags fs = space_in_stage(space, &T_s), fb = space_in_stage(base, &T_b);
+    loc->locationFlags = fs & fb;
+    loc->pose = loc->locationFlags ? pose_mul(pose_inv(T_b), T_s) : identity_pose();
+    return XR_SUCCESS;
+}
+
+/* ---- hand tracking ---- */
+static XrResult create_hand_tracker(XrSession session, const XrHandTrackerCreateInfoEXT *info, XrHandTrackerEXT *out) {
+    (void)session;
+    CHECK_SESSION();
+    if (!S.enabled_hand) return XR_ERROR_FUNCTION_UNSUPPORTED;
+    int side = info->hand == XR_HAND_LEFT_EXT ? 0 : 1;
+    S.hands[side] = 1;
+    *out = (XrHandTrackerEXT)(uintptr_t)H(TAG_HAND, side);
+    return XR_SUCCESS;
+}
+
+static XrResult locate_hand_joints(XrHandTrackerEXT tracker, const XrHandJointsLocateInfoEXT *info, XrHandJointLocationsEXT *locs) {
+    CHECK_SESSION();
+    int side = HIDX(tracker, TAG_HAND);
+    if (side < 0 || side > 1 || !S.hands[side]) return XR_ERROR_HANDLE_INVALID;
+    if (locs->jointCount != N_JOINTS || !locs->jointLocations) return XR_ERROR_VALIDATION_FAILURE;
+    advance(info->time);
+    Channel *c = channel(side ? "hand/right" : "hand/left", 0);
+    XrPosef T_b = identity_pose();
+    XrSpaceLocationFlags fb = space_in_stage(info->baseSpace, &T_b);
+    locs->isActive = (c && c->flags && fb) ? XR_TRUE : XR_FALSE;
+    XrPosef T_b_inv = pose_inv(T_b);
+    for (int j = 0; j < N_JOINTS; j++) {
+        XrHandJointLocationEXT *jl = &locs->jointLocations[j];
+        if (!locs->isActive) {
+            jl->locationFlags = 0;
+            jl->pose = identity_pose();
+            jl->radius = 0.f;
+            continue;
+        }
+        XrPosef offset = {{0, 0, 0, 1}, {0.002f * j, 0.001f * (j % 5), -0.01f * j}};
+        jl->pose = pose_mul(T_b_inv, pose_mul(c->pose, offset));
+        jl->locationFlags = 0xF;
+        jl->radius = 0.004f + 0.0005f * j;
+    }
+    return XR_SUCCESS;
+}
+
+/* ---- dispatch ---- */
+typedef struct { const char *name; PFN_xrVoidFunction fn; int needs_instance; } Entry;
+#define E(name, fn, inst) {name, (PFN_xrVoidFunction)(fn), inst}
+
+static XrResult get_proc_addr(XrInstance instance, const char *name, PFN_xrVoidFunction *fn);
+
+static const Entry ENTRIES[] = {
+    E("xrGetInstanceProcAddr", get_proc_addr, 0),
+    E("xrEnumerateInstanceExtensionProperties", enumerate_extensions, 0),
+    E("xrCreateInstance", create_instance, 0),
+    E("xrDestroyInstance", destroy_instance, 1),
+    E("xrGetInstanceProperties", get_instance_properties, 1),
+    E("xrPollEvent", poll_event, 1),
+    E("xrResultToString", result_to_string, 1),
+    E("xrGetSystem", get_system, 1),
+    E("xrGetSystemProperties", get_system_properties, 1),
+    E("xrStringToPath", string_to_path, 1),
+    E("xrPathToString", path_to_string, 1),
+    E("xrCreateActionSet", create_action_set, 1),
+    E("xrDestroyActionSet", destroy_noop, 1),
+    E("xrCreateAction", create_action, 1),
+    E("xrDestroyAction", destroy_noop, 1),
+    E("xrSuggestInteractionProfileBindings", suggest_bindings, 1),
+    E("xrAttachSessionActionSets", attach_action_sets, 1),
+    E("xrGetCurrentInteractionProfile", current_profile, 1),
+    E("xrSyncActions", sync_actions, 1),
+    E("xrGetActionStateFloat", state_float, 1),
+    E("xrGetActionStateBoolean", state_bool, 1),
+    E("xrGetActionStateVector2f", state_vec2, 1),
+    E("xrGetActionStatePose", state_pose, 1),
+    E("xrCreateSession", create_session, 1),
+    E("xrDestroySession", destroy_session, 1),
+    E("xrBeginSession", begin_session, 1),
+    E("xrEndSession", end_session, 1),
+    E("xrRequestExitSession", request_exit, 1),
+    E("xrEnumerateReferenceSpaces", enumerate_ref_spaces, 1),
+    E("xrCreateReferenceSpace", create_ref_space, 1),
+    E("xrCreateActionSpace", create_action_space, 1),
+    E("xrDestroySpace", destroy_space, 1),
+    E("xrLocateSpace", locate_space, 1),
+    E("xrConvertTimespecTimeToTimeKHR", convert_timespec, 1),
+    E("xrConvertTimeToTimespecTimeKHR", convert_time, 1),
+    E("xrCreateHandTrackerEXT", create_hand_tracker, 1),
+    E("xrDestroyHandTrackerEXT", destroy_noop, 1),
+    E("xrLocateHandJointsEXT", locate_hand_joints, 1),
+    E("xrEnumerateViveTrackerPathsHTCX", enumerate_tracker_paths, 1),
+};
+
+static XrResult get_proc_addr(XrInstance instance, const char *name, PFN_xrVoidFunction *fn) {
+    for (size_t i = 0; i < sizeof ENTRIES / sizeof ENTRIES[0]; i++) {
+        if (strcmp(ENTRIES[i].name, name) != 0) continue;
+        if (ENTRIES[i].needs_instance && instance == XR_NULL_HANDLE) break;
+        *fn = ENTRIES[i].fn;
+        return XR_SUCCESS;
+    }
+    *fn = NULL;
+    return instance == XR_NULL_HANDLE && strcmp(name, "xrEnumerateApiLayerProperties") != 0 ? XR_ERROR_HANDLE_INVALID
+                                                                                             : XR_ERROR_FUNCTION_UNSUPPORTED;
+}
+
+EXPORT XrResult xrNegotiateLoaderRuntimeInterface(const XrNegotiateLoaderInfo *loader, XrNegotiateRuntimeRequest *request) {
+    if (!loader || !request || loader->structType != XR_LOADER_INTERFACE_STRUCT_LOADER_INFO ||
+        request->structType != XR_LOADER_INTERFACE_STRUCT_RUNTIME_REQUEST || loader->minInterfaceVersion > 1 ||
+        loader->maxInterfaceVersion < 1)
+        return XR_ERROR_INITIALIZATION_FAILED;
+    request->runtimeInterfaceVersion = 1;
+    request->runtimeApiVersion = XR_MAKE_VERSION(1, 0, 0);
+    request->getInstanceProcAddr = get_proc_addr;
+    return XR_SUCCESS;
+}
