@@ -1,0 +1,158 @@
+"""Self-collision avoidance between capsules, as a pink control-barrier function."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pinocchio as pin
+from pink.barriers import Barrier
+
+from ik.exceptions import IKConfigError
+from ik.model import Capsule
+
+if TYPE_CHECKING:
+    from pink import Configuration
+
+
+def closest_points_segments(
+    p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Closest points ``(a, b)`` between segments ``p0``–``p1`` and ``q0``–``q1`` (any frame, same units).
+
+    Minimises :math:`\\|p_0 + s (p_1 - p_0) - q_0 - t (q_1 - q_0)\\|^2` over
+    :math:`s, t \\in [0, 1]` (clamped closed form, degenerate segments handled).
+    """
+    d1 = p1 - p0
+    d2 = q1 - q0
+    r = p0 - q0
+    a = float(d1 @ d1)
+    e = float(d2 @ d2)
+    f = float(d2 @ r)
+    eps = 1e-12
+    if a <= eps and e <= eps:
+        return p0.copy(), q0.copy()
+    if a <= eps:
+        s, t = 0.0, min(max(f / e, 0.0), 1.0)
+    else:
+        c = float(d1 @ r)
+        if e <= eps:
+            s, t = min(max(-c / a, 0.0), 1.0), 0.0
+        else:
+            b = float(d1 @ d2)
+            denom = a * e - b * b
+            s = min(max((b * f - c * e) / denom, 0.0), 1.0) if denom > eps else 0.0
+            t = (b * s + f) / e
+            if t < 0.0:
+                s, t = min(max(-c / a, 0.0), 1.0), 0.0
+            elif t > 1.0:
+                s, t = min(max((b - c) / a, 0.0), 1.0), 1.0
+    return p0 + s * d1, q0 + t * d2
+
+
+class CapsuleCollisionBarrier(Barrier):
+    r"""Keep pairs of capsules at least ``d_min`` apart.
+
+    For each pair :math:`j` of capsules :math:`A` (on frame :math:`a`) and :math:`B` (on
+    frame :math:`b`), with closest points :math:`p_A, p_B` of their axes (world frame) and
+    radii :math:`r_A, r_B`:
+
+    .. math::
+
+        h_j(q) = \|p_A - p_B\| - r_A - r_B - d_{min}, \qquad
+        \frac{\partial h_j}{\partial q} = n^T (J_A(p_A) - J_B(p_B)), \quad
+        n = \frac{p_A - p_B}{\|p_A - p_B\|}
+
+    where :math:`J_X(p) = J^{lin}_X - [p - o_X]_\times J^{ang}_X` is the translation
+    Jacobian of the point :math:`p` fixed on frame :math:`X` (world-aligned). pink adds the
+    barrier condition :math:`\frac{\partial h}{\partial q}\Delta q \ge -\gamma\,h(q)` to
+    the QP (:math:`\Delta q` per tick of :math:`\Delta t`), so the margin may shrink at
+    most at the rate :math:`\dot h \ge -\gamma h` [m/s]: fast far from contact, zero at it.
+
+    Call :meth:`update` once per solver iteration (after ``configuration.update``);
+    :meth:`compute_qp_inequalities` then reuses those values (no recomputation, no
+    comparison of configurations).
+    """
+
+    def __init__(
+        self,
+        model: "pin.Model",
+        capsules: tuple[Capsule, ...],
+        pairs: tuple[tuple[str, str], ...],
+        d_min: float = 0.01,  # [m]
+        gain: float = 20.0,  # [1/s]
+    ):
+        by_name = {c.name: c for c in capsules}
+        for pair in pairs:
+            for name in pair:
+                if name not in by_name:
+                    raise IKConfigError(f"collision pair {pair} names capsule '{name}'; known: {sorted(by_name)}")
+        for c in capsules:
+            if not model.existFrame(c.frame):
+                raise IKConfigError(f"capsule '{c.name}' is on frame '{c.frame}', which the IK model lacks")
+        super().__init__(dim=len(pairs), gain=gain, safe_displacement_gain=0.0)
+        self.model = model
+        self.d_min = float(d_min)
+        self._names = [c.name for c in capsules]
+        self._frame_ids = [model.getFrameId(c.frame) for c in capsules]
+        self._seg = [(np.array(c.p0, float), np.array(c.p1, float)) for c in capsules]
+        self._radius = np.array([c.radius for c in capsules])
+        self._pairs = [(self._names.index(a), self._names.index(b)) for a, b in pairs]
+        self.pair_names = tuple(pairs)
+        self._h = np.zeros(self.dim)
+        self._J = np.zeros((self.dim, model.nv))
+        self._world = [(np.zeros(3), np.zeros(3)) for _ in capsules]
+
+    def _segments(self, data: "pin.Data") -> None:
+        for i, fid in enumerate(self._frame_ids):
+            T = data.oMf[fid]
+            R, p = T.rotation, T.translation
+            self._world[i] = (R @ self._seg[i][0] + p, R @ self._seg[i][1] + p)
+
+    def distances(self, data: "pin.Data") -> np.ndarray:
+        """Surface distances [m] of every pair (negative: penetration), from frame placements in ``data``."""
+        self._segments(data)
+        out = np.empty(self.dim)
+        for j, (ia, ib) in enumerate(self._pairs):
+            pa, pb = closest_points_segments(*self._world[ia], *self._world[ib])
+            out[j] = float(np.linalg.norm(pa - pb)) - self._radius[ia] - self._radius[ib]
+        return out
+
+    def _point_jacobian(self, data: "pin.Data", i: int, p: np.ndarray) -> np.ndarray:
+        J = pin.getFrameJacobian(self.model, data, self._frame_ids[i], pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+        r = p - data.oMf[self._frame_ids[i]].translation
+        # v_p = v_o + w x r = J_lin dq - r x (J_ang dq)
+        return J[:3] - np.cross(r, J[3:].T).T
+
+    def update(self, configuration: "Configuration") -> None:
+        """Compute :math:`h(q)` and :math:`\\partial h / \\partial q` for the configuration's current state."""
+        data = configuration.data
+        self._segments(data)
+        for j, (ia, ib) in enumerate(self._pairs):
+            pa, pb = closest_points_segments(*self._world[ia], *self._world[ib])
+            diff = pa - pb
+            dist = float(np.linalg.norm(diff))
+            n = diff / dist if dist > 1e-9 else np.array([0.0, 0.0, 1.0])
+            self._h[j] = dist - self._radius[ia] - self._radius[ib] - self.d_min
+            self._J[j] = n @ (self._point_jacobian(data, ia, pa) - self._point_jacobian(data, ib, pb))
+
+    @property
+    def margins(self) -> np.ndarray:
+        """Barrier values :math:`h(q)` [m] from the last :meth:`update` (view, do not modify)."""
+        return self._h
+
+    def compute_barrier(self, configuration: "Configuration") -> np.ndarray:
+        self.update(configuration)
+        return self._h.copy()
+
+    def compute_jacobian(self, configuration: "Configuration") -> np.ndarray:
+        self.update(configuration)
+        return self._J.copy()
+
+    def compute_qp_objective(self, configuration: "Configuration") -> tuple[np.ndarray, np.ndarray]:
+        nv = configuration.model.nv
+        return np.zeros((nv, nv)), np.zeros(nv)
+
+    def compute_qp_inequalities(self, configuration: "Configuration", dt: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+        # pink's convention: G dq <= h, dq a displacement over dt: J (dq/dt) >= -gain * h(q)
+        return -self._J / dt, self.gain * self._h

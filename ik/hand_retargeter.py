@@ -1,0 +1,280 @@
+"""Dex3-1 hand retargeting: 26 OpenXR hand joints → 7 joint angles, with pinch handling."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ik.exceptions import IKConfigError, IKInputError
+from ik.model import FINGERS, build_hand_model
+from ik.one_euro import OneEuroConfig, OneEuroFilter
+from teleop.operator_frame import HandJoint, N_HAND_JOINTS
+from teleop.robot import g1
+
+#: Human keypoints of the five retargeted vectors: (origin, tip) per vector.
+#: Origin "palm" = midpoint of the index and middle knuckles (proximal joints).
+VECTOR_NAMES = ("palm->thumb", "palm->index", "palm->middle", "thumb->index", "thumb->middle")
+#: A pinch moves to the other finger when that one is closer by this much [m].
+_PINCH_SWITCH_MARGIN = 0.005
+#: Largest joint change of one Levenberg–Marquardt step [rad] (trust region).
+_MAX_STEP = 0.4
+_HUMAN_TIPS = {"thumb": HandJoint.THUMB_TIP, "index": HandJoint.INDEX_TIP, "middle": HandJoint.MIDDLE_TIP}
+
+
+@dataclass(frozen=True)
+class HandRetargeterConfig:
+    """Options of :class:`HandRetargeter`.
+
+    Attributes:
+        scale: Robot length per human length (per operator, from calibration): human
+            vectors are multiplied by it before being matched.
+        palm_weight: Weight of the three palm→fingertip vectors [1/m].
+        pinch_weight: Weight of the thumb→finger vectors when not pinching [1/m].
+        pinch_active_weight: Weight of a thumb→finger vector while that pinch is on [1/m].
+        pinch_enter_distance: Human thumb–finger tip distance below which a pinch starts [m].
+        pinch_exit_distance: Distance above which it ends (hysteresis, > enter) [m].
+        pinch_target_distance: Robot tip-to-tip distance asked for during a pinch [m]
+            (the fingertip points are on the pads' ends, so a small positive value means contact).
+        regularization: Weight pulling toward the previous solution [1/rad] (smoothness,
+            and a unique answer where the vectors do not fix every joint).
+        max_iterations: Levenberg–Marquardt iterations per call.
+        tolerance: Stop when the step is below this [rad].
+        filter: One-Euro smoothing of the output angles; ``None`` disables it.
+    """
+
+    scale: float = 1.0
+    palm_weight: float = 1.0  # [1/m]
+    pinch_weight: float = 0.5  # [1/m]
+    pinch_active_weight: float = 4.0  # [1/m]
+    pinch_enter_distance: float = 0.025  # [m]
+    pinch_exit_distance: float = 0.035  # [m]
+    pinch_target_distance: float = 0.005  # [m]
+    regularization: float = 2e-3  # [1/rad]
+    max_iterations: int = 8
+    tolerance: float = 1e-4  # [rad]
+    filter: OneEuroConfig | None = field(default_factory=lambda: OneEuroConfig(min_cutoff=3.0, beta=0.3))
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and 0.3 <= self.scale <= 3.0):
+            raise IKConfigError(f"HandRetargeterConfig.scale must be in [0.3, 3.0] (robot/human length), "
+                                f"got {self.scale!r}; re-run the hand calibration")
+        for name in ("palm_weight", "pinch_weight", "pinch_active_weight", "pinch_enter_distance",
+                     "pinch_target_distance", "regularization", "tolerance"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise IKConfigError(f"HandRetargeterConfig.{name} must be finite and >= 0, got {v!r}")
+        if not (math.isfinite(self.pinch_exit_distance) and self.pinch_exit_distance > self.pinch_enter_distance):
+            raise IKConfigError(f"HandRetargeterConfig.pinch_exit_distance ({self.pinch_exit_distance!r} m) must exceed "
+                                f"pinch_enter_distance ({self.pinch_enter_distance!r} m)")
+        if not 1 <= self.max_iterations <= 100:
+            raise IKConfigError(f"HandRetargeterConfig.max_iterations must be in [1, 100], got {self.max_iterations!r}")
+
+
+def human_hand_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical hand frame ``(R_frame_hand, p_frame_palm)`` from the 26 joint positions (any frame).
+
+    ``x`` from the wrist toward the palm point, ``z`` orthogonalised from little
+    knuckle → index knuckle (the thumb side), ``y = z × x``; origin at the palm point
+    (midpoint of the index and middle knuckles). Positions only: the same construction is
+    applied to the robot, so no joint-orientation convention matters.
+    """
+    wrist = points[HandJoint.WRIST]
+    palm = 0.5 * (points[HandJoint.INDEX_PROXIMAL] + points[HandJoint.MIDDLE_PROXIMAL])
+    x = palm - wrist
+    z = points[HandJoint.INDEX_PROXIMAL] - points[HandJoint.LITTLE_PROXIMAL]
+    return _frame(x, z), palm
+
+
+def _frame(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    x = x / np.linalg.norm(x)
+    z = z - (z @ x) * x
+    z = z / np.linalg.norm(z)
+    return np.column_stack([x, np.cross(z, x), z])
+
+
+class HandRetargeter:
+    r"""Retarget one human hand to one Dex3-1 hand.
+
+    Both hands are expressed in a *canonical frame* built the same way from keypoints
+    (:func:`human_hand_frame`; on the robot from the wrist, index and middle knuckle
+    joints), so the result does not depend on the tracker's world frame. With
+    :math:`v_i(q)` the robot vectors (palm→thumb/index/middle tips, thumb→index/middle
+    tips) in that frame and :math:`\hat v_i` the human ones, it minimises over the 7 joints
+
+    .. math::
+
+        \sum_i w_i^2 \| v_i(q) - s\,\hat v_i^{*} \|^2 + \lambda^2 \| q - q_{prev} \|^2
+        \quad \text{s.t.}\; q_{min} \le q \le q_{max}
+
+    where :math:`s` is ``scale`` and :math:`\hat v_i^{*} = \hat v_i`, except for a
+    thumb→finger vector during a pinch (human tips closer than ``pinch_enter_distance``,
+    released above ``pinch_exit_distance``; one finger at a time, the closer one): then it is :math:`\hat v_i` rescaled to
+    ``pinch_target_distance`` and its weight raised to ``pinch_active_weight``, so the
+    robot's thumb meets the finger (DexPilot's idea). Solved by projected
+    Levenberg–Marquardt from the previous solution (a few iterations, 7×7 systems),
+    then One-Euro filtered. Not thread-safe: one instance per hand.
+    """
+
+    def __init__(self, side: str, config: HandRetargeterConfig | None = None):
+        import pinocchio as pin
+
+        if side not in g1.SIDES:
+            raise IKConfigError(f"HandRetargeter side must be one of {g1.SIDES}, got {side!r}")
+        self.side = side
+        self.config = cfg = config or HandRetargeterConfig()
+        self._pin = pin
+        self.model = build_hand_model(side)
+        self._data = self.model.createData()
+        self.joint_names = g1.LEFT_HAND_JOINTS if side == "left" else g1.RIGHT_HAND_JOINTS
+        self.q_min = self.model.lowerPositionLimit.copy()
+        self.q_max = self.model.upperPositionLimit.copy()
+        self._tip_fids = [self.model.getFrameId(f"{f}_tip") for f in FINGERS]
+        # Robot canonical frame from the knuckle joints at the neutral pose (a fixed frame of the palm).
+        pin.framesForwardKinematics(self.model, self._data, pin.neutral(self.model))
+        o = {n: self._data.oMf[self.model.getFrameId(f"{self.side}_hand_{n}_0_link")].translation.copy()
+             for n in ("index", "middle")}
+        self._p_wrist_palm = 0.5 * (o["index"] + o["middle"])
+        self._R_wrist_frame = _frame(self._p_wrist_palm, o["index"] - o["middle"])
+        self._q = np.clip(np.zeros(7), self.q_min, self.q_max)
+        self._pinch = {"index": False, "middle": False}
+        self._filter = OneEuroFilter(cfg.filter, 7) if cfg.filter is not None else None
+        self._target = np.zeros((5, 3))
+        self._weights = np.zeros(5)
+        self.last_solve_time_s = 0.0
+
+    @property
+    def pinching(self) -> dict[str, bool]:
+        """Whether the index and middle pinches are on (after the last :meth:`solve`)."""
+        return dict(self._pinch)
+
+    def reset(self, q: np.ndarray | None = None) -> None:
+        """Restart from ``q`` (7,) [rad] (default: open hand) and forget the pinch and filter state."""
+        self._q = np.clip(np.zeros(7) if q is None else np.asarray(q, dtype=float), self.q_min, self.q_max)
+        self._pinch = {"index": False, "middle": False}
+        if self._filter is not None:
+            self._filter.reset()
+
+    def human_vectors(self, hand_joints: np.ndarray) -> np.ndarray | None:
+        """The five human vectors (5, 3) [m] in the canonical frame, unscaled; ``None`` if degenerate."""
+        pts = hand_joints[:, 0:3]
+        R, palm = human_hand_frame(pts)
+        if not np.all(np.isfinite(R)):
+            return None
+        tips = {f: (pts[j] - palm) @ R for f, j in _HUMAN_TIPS.items()}
+        return np.array([tips["thumb"], tips["index"], tips["middle"],
+                         tips["index"] - tips["thumb"], tips["middle"] - tips["thumb"]])
+
+    def robot_vectors(self, q: np.ndarray) -> np.ndarray:
+        """The five robot vectors (5, 3) [m] in the canonical frame for joint angles ``q`` (7,)."""
+        self._pin.framesForwardKinematics(self.model, self._data, np.asarray(q, dtype=float))
+        tips = [(self._data.oMf[f].translation - self._p_wrist_palm) @ self._R_wrist_frame for f in self._tip_fids]
+        return np.array([tips[0], tips[1], tips[2], tips[1] - tips[0], tips[2] - tips[0]])
+
+    def vector_error(self, hand_joints: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Per-vector distance (5,) [m] between the robot's vectors at ``q`` and the scaled human ones
+        (plain vectors, no pinch substitution): the figure of merit of the benchmarks."""
+        human = self.human_vectors(np.asarray(hand_joints, dtype=float))
+        return np.linalg.norm(self.robot_vectors(q) - self.config.scale * human, axis=1)
+
+    def _set_targets(self, human: np.ndarray) -> None:
+        cfg = self.config
+        s = cfg.scale
+        self._target[:] = s * human
+        self._weights[0:3] = cfg.palm_weight
+        d = {"index": float(np.linalg.norm(human[3])), "middle": float(np.linalg.norm(human[4]))}
+        # At most one pinch at a time (the thumb cannot meet both tips): hysteresis on the
+        # active one, and a new one starts only on the closer finger.
+        active = next((f for f, on in self._pinch.items() if on), None)
+        if active is not None and d[active] >= cfg.pinch_exit_distance:
+            active = None
+        closest = min(d, key=d.get)
+        if d[closest] < cfg.pinch_enter_distance and (active is None or d[closest] + _PINCH_SWITCH_MARGIN < d[active]):
+            active = closest
+        self._pinch = {"index": active == "index", "middle": active == "middle"}
+        for k, finger in ((3, "index"), (4, "middle")):
+            if self._pinch[finger]:
+                d_k = d[finger]
+                self._target[k] = human[k] * (cfg.pinch_target_distance / max(d_k, 1e-6))
+                self._weights[k] = cfg.pinch_active_weight
+            else:
+                self._weights[k] = cfg.pinch_weight
+
+    def solve(self, hand_joints: np.ndarray, dt: float = 0.01) -> np.ndarray:
+        """Joint angles (7,) [rad] in ``g1.LEFT/RIGHT_HAND_JOINTS`` order, within limits.
+
+        Args:
+            hand_joints: (26, 7) rows ``[x y z qw qx qy qz]`` of the OpenXR hand joints in any
+                common frame (only positions are used).
+            dt: Time since the previous call [s] (for the output filter).
+
+        A frame with non-finite or degenerate positions returns the previous answer.
+        """
+        t0 = time.perf_counter()
+        pin = self._pin
+        hand_joints = np.asarray(hand_joints, dtype=float)
+        if hand_joints.shape != (N_HAND_JOINTS, 7):
+            raise IKInputError(f"hand_joints must have shape ({N_HAND_JOINTS}, 7) rows [x y z qw qx qy qz], "
+                               f"got {hand_joints.shape}")
+        human = self.human_vectors(hand_joints) if np.all(np.isfinite(hand_joints[:, 0:3])) else None
+        if human is None or not np.all(np.isfinite(human)):
+            out = self._filter(self._q, dt) if self._filter is not None else self._q
+            self.last_solve_time_s = time.perf_counter() - t0
+            return np.clip(out, self.q_min, self.q_max)
+        self._set_targets(human)
+        cfg = self.config
+        q = self._q.copy()
+        q_prev = self._q
+        model, data = self.model, self._data
+        R = self._R_wrist_frame
+        W = self._weights
+        lam2 = cfg.regularization ** 2
+        J = np.empty((15, 7))
+        r = np.empty(15)
+        Jt = np.empty((3, 3, 7))
+        mu = -1.0  # set relative to the Gauss-Newton Hessian on the first iteration
+        cost_prev = np.inf
+        q_last = q
+        for _ in range(cfg.max_iterations):
+            pin.computeJointJacobians(model, data, q)
+            pin.updateFramePlacements(model, data)
+            tips = np.empty((3, 3))
+            for k, fid in enumerate(self._tip_fids):
+                tips[k] = (data.oMf[fid].translation - self._p_wrist_palm) @ R
+                Jt[k] = R.T @ pin.getFrameJacobian(model, data, fid, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:3]
+            v = np.array([tips[0], tips[1], tips[2], tips[1] - tips[0], tips[2] - tips[0]])
+            res = (v - self._target) * W[:, None]
+            cost = float(np.sum(res * res)) + lam2 * float(np.sum((q - q_prev) ** 2))
+            if cost > cost_prev:  # LM: the last step made it worse — undo it and damp more
+                q = q_last
+                mu *= 10.0 / 0.3  # undo the decrease applied below, then damp 10x more
+                if mu > 1e3:
+                    break
+                continue
+            J[0:3], J[3:6], J[6:9] = Jt[0], Jt[1], Jt[2]
+            J[9:12] = Jt[1] - Jt[0]
+            J[12:15] = Jt[2] - Jt[0]
+            J *= np.repeat(W, 3)[:, None]
+            r[:] = res.reshape(-1)
+            JtJ = J.T @ J
+            if mu < 0.0:
+                mu = 1e-3 * float(np.trace(JtJ)) / 7.0
+            else:
+                mu = max(mu * 0.3, 1e-12)
+            H = JtJ + (lam2 + mu) * np.eye(7)
+            g = J.T @ r + lam2 * (q - q_prev)
+            step = -np.linalg.solve(H, g)
+            peak = float(np.abs(step).max())
+            if peak > _MAX_STEP:
+                step *= _MAX_STEP / peak
+            q_last = q
+            cost_prev = cost
+            q = np.clip(q + step, self.q_min, self.q_max)
+            if float(np.abs(q - q_last).max()) < cfg.tolerance:
+                break
+        self._q = q
+        out = self._filter(q, dt) if self._filter is not None else q
+        self.last_solve_time_s = time.perf_counter() - t0
+        return np.clip(out, self.q_min, self.q_max)

@@ -1,0 +1,568 @@
+"""Upper-body multi-target IK of the G1: both wrists, head, waist tracker and elbow hints → arms and torso."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ik.exceptions import IKConfigError, IKInputError
+from ik.model import (
+    COLLISION_PAIRS,
+    CAPSULES,
+    ELBOW_FRAMES,
+    HEAD_FRAME,
+    UPPER_BODY_JOINTS,
+    build_upper_body_model,
+)
+from ik.one_euro import OneEuroConfig, OneEuroFilter
+from teleop.robot import g1
+
+#: Index of the pelvis height in the IK configuration vector.
+_Q_HEIGHT = 0
+#: Indices of waist roll, pitch, yaw (the torso_rpy order) in the IK configuration vector
+#: (the model's chain order is yaw, roll, pitch: q[1], q[2], q[3]).
+_Q_TORSO_RPY = np.array([2, 3, 1])
+#: The 14 arm joints in the IK configuration vector (g1.ARM_JOINTS order).
+_Q_ARMS = slice(4, 18)
+#: Target names, for info and filters.
+_WRIST_KEYS = {"left": "T_base_left_wrist", "right": "T_base_right_wrist"}
+_ELBOW_KEYS = {"left": "p_base_left_elbow", "right": "p_base_right_elbow"}
+
+
+def _positive(name: str, value: float, allow_zero: bool = True) -> None:
+    ok = math.isfinite(value) and (value >= 0.0 if allow_zero else value > 0.0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise IKConfigError(f"UpperBodyIKConfig.{name} must be finite and {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class UpperBodyIKConfig:
+    """Weights and options of :class:`UpperBodyIK`.
+
+    Costs weigh the squared task errors of the QP (see :class:`UpperBodyIK`); they are
+    relative to each other, with a wrist position error of 1 cm costing like 0.01 / cost.
+
+    Attributes:
+        wrist_position_cost: Wrist position weight [cost/m].
+        wrist_orientation_cost: Wrist orientation weight [cost/rad].
+        head_height_cost: Head height weight (drives the pelvis height) [cost/m].
+        head_orientation_cost: Head orientation weight (drives the torso; the G1 has no neck) [cost/rad].
+        waist_orientation_cost: Torso orientation weight from the waist tracker [cost/rad].
+        elbow_position_cost: Elbow hint weight [cost/m] (hints only: keep it well below the wrists).
+        posture_cost: Regularisation toward ``posture`` [cost/rad] (and [cost/m] on the height).
+        damping: Tikhonov damping of the QP [cost²/rad²], keeps singular poses well-posed.
+        lm_damping: Levenberg–Marquardt damping of the frame tasks (unitless): large errors
+            (unreachable targets) are approached more softly.
+        posture_arm_q: Natural arm pose (14,) in ``g1.ARM_JOINTS`` order [rad]; ``None`` =
+            the model's standing pose.
+        collision_avoidance: Keep the capsules of :data:`ik.model.COLLISION_PAIRS` apart.
+        collision_margin: Minimum surface distance between colliding capsules [m].
+        collision_gain: Barrier rate: the margin may shrink at most at ``gain * margin`` [1/s].
+        config_limit_gain: pink's approach gain to position limits (0, 1].
+        filter: One-Euro smoothing of targets; ``None`` disables smoothing.
+        max_target_jump: A wrist or head target that moves more than this in one tick [m] is
+            held for ``teleport_hold_ticks`` ticks before being accepted (rejects single-frame
+            tracker glitches); the velocity limits bound the motion either way.
+        teleport_hold_ticks: How many consecutive jumped samples to reject before accepting
+            the new position as real (a re-centred tracker).
+        solver: QP solver name for qpsolvers (``daqp`` or ``quadprog``).
+    """
+
+    wrist_position_cost: float = 1.0  # [cost/m]
+    wrist_orientation_cost: float = 0.2  # [cost/rad]
+    head_height_cost: float = 0.5  # [cost/m]
+    head_orientation_cost: float = 0.05  # [cost/rad]
+    waist_orientation_cost: float = 0.05  # [cost/rad]
+    elbow_position_cost: float = 0.02  # [cost/m]
+    posture_cost: float = 1e-3  # [cost/rad]
+    damping: float = 1e-8  # [cost²/rad²]
+    lm_damping: float = 1e-2
+    posture_arm_q: tuple[float, ...] | None = None  # (14,) [rad]
+    collision_avoidance: bool = True
+    collision_margin: float = 0.01  # [m]
+    collision_gain: float = 20.0  # [1/s]
+    config_limit_gain: float = 0.5
+    filter: OneEuroConfig | None = field(default_factory=OneEuroConfig)
+    max_target_jump: float = 0.25  # [m]
+    teleport_hold_ticks: int = 5
+    solver: str = "daqp"
+
+    def __post_init__(self) -> None:
+        for name in ("wrist_position_cost", "wrist_orientation_cost", "head_height_cost", "head_orientation_cost",
+                     "waist_orientation_cost", "elbow_position_cost", "posture_cost", "damping", "lm_damping",
+                     "collision_margin"):
+            _positive(name, getattr(self, name))
+        _positive("collision_gain", self.collision_gain, allow_zero=False)
+        _positive("max_target_jump", self.max_target_jump, allow_zero=False)
+        if not 0.0 < self.config_limit_gain <= 1.0:
+            raise IKConfigError(f"UpperBodyIKConfig.config_limit_gain must be in (0, 1], got {self.config_limit_gain!r}")
+        if self.teleport_hold_ticks < 0:
+            raise IKConfigError(f"UpperBodyIKConfig.teleport_hold_ticks must be >= 0, got {self.teleport_hold_ticks!r}")
+        if self.posture_arm_q is not None:
+            q = np.asarray(self.posture_arm_q, dtype=float)
+            if q.shape != (14,) or not np.all(np.isfinite(q)):
+                raise IKConfigError(f"UpperBodyIKConfig.posture_arm_q must be 14 finite angles [rad] in g1.ARM_JOINTS "
+                                    f"order, got {self.posture_arm_q!r}")
+        if self.solver not in ("daqp", "quadprog"):
+            raise IKConfigError(f"UpperBodyIKConfig.solver must be 'daqp' or 'quadprog', got {self.solver!r}")
+
+
+@dataclass
+class UpperBodyTargets:
+    """Targets of one tick, in the base (heading) frame; ``None`` = inactive.
+
+    Attributes:
+        T_base_left_wrist, T_base_right_wrist: 4x4 poses of ``g1.WRIST_FRAMES`` [m].
+        T_base_head: 4x4 pose of the head frame (:data:`ik.model.HEAD_FRAME`): its height
+            drives the pelvis height, its orientation the torso.
+        R_base_waist: 3x3 orientation of the torso (waist tracker).
+        p_base_left_elbow, p_base_right_elbow: (3,) elbow position hints [m].
+    """
+
+    T_base_left_wrist: np.ndarray | None = None
+    T_base_right_wrist: np.ndarray | None = None
+    T_base_head: np.ndarray | None = None
+    R_base_waist: np.ndarray | None = None
+    p_base_left_elbow: np.ndarray | None = None
+    p_base_right_elbow: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class IKInfo:
+    """Diagnostics of one :meth:`UpperBodyIK.solve` call.
+
+    Attributes:
+        solve_time_s: Wall time of the call [s].
+        iterations: QP solves in this call.
+        wrist_position_error: (2,) left, right distance between the reached wrist and the
+            (filtered) target [m]; NaN for an inactive target.
+        wrist_orientation_error: (2,) angle between reached and target wrist orientation [rad].
+        head_height_error: Reached minus target head height [m] (NaN if inactive).
+        min_collision_distance: Smallest capsule surface distance at the start of the tick [m]
+            (inf if avoidance is off).
+        qp_failed: The QP had no solution; the previous pose was held.
+        rejected: Names of the targets whose sample was rejected this tick (non-finite, not a
+            rotation, or a jump), the last good value being used instead.
+    """
+
+    solve_time_s: float
+    iterations: int
+    wrist_position_error: np.ndarray
+    wrist_orientation_error: np.ndarray
+    head_height_error: float
+    min_collision_distance: float
+    qp_failed: bool
+    rejected: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UpperBodySolution:
+    """Joint targets of one tick.
+
+    Attributes:
+        arm_q: (14,) arm joints in ``g1.ARM_JOINTS`` order [rad].
+        torso_rpy: (3,) torso roll, pitch, yaw = waist roll, pitch, yaw joint angles [rad].
+        torso_height: Pelvis height above the floor [m].
+        info: Diagnostics.
+    """
+
+    arm_q: np.ndarray
+    torso_rpy: np.ndarray
+    torso_height: float
+    info: IKInfo
+
+
+def _project_rotation(R: np.ndarray) -> np.ndarray | None:
+    """The nearest rotation matrix to ``R`` (SVD), or ``None`` if ``R`` is far from one."""
+    if np.abs(R.T @ R - np.eye(3)).max() < 1e-6 and np.linalg.det(R) > 0.0:
+        return R
+    U, s, Vt = np.linalg.svd(R)
+    if s.min() < 0.5 or s.max() > 1.5:
+        return None
+    Rp = U @ Vt
+    if np.linalg.det(Rp) < 0.0:
+        return None
+    return Rp
+
+
+def _mat_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
+    from teleop.spatial import mat_to_quat
+
+    return mat_to_quat(R)
+
+
+def _quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
+    from teleop.spatial import quat_to_mat
+
+    return quat_to_mat(q)
+
+
+class _TargetChannel:
+    """Validation, glitch rejection and One-Euro smoothing of one pose target.
+
+    Positions are filtered directly; orientations as unit quaternions kept in one hemisphere
+    (sign-continuous), renormalised after filtering (accurate for the small per-tick
+    rotations of tracked bodies).
+    """
+
+    def __init__(self, name: str, filter_config: OneEuroConfig | None, max_jump: float, hold_ticks: int,
+                 has_position: bool, has_rotation: bool):
+        self.name = name
+        self.has_position = has_position
+        self.has_rotation = has_rotation
+        self.max_jump = max_jump
+        self.hold_ticks = hold_ticks
+        size = (3 if has_position else 0) + (4 if has_rotation else 0)
+        self._filter = OneEuroFilter(filter_config, size) if filter_config is not None else None
+        self._raw = np.zeros(size)
+        self._last = np.zeros(size)  # last accepted raw sample
+        self._valid = False
+        self._jumps = 0
+        self.position = np.zeros(3)
+        self.rotation = np.eye(3)
+
+    def reset(self) -> None:
+        self._valid = False
+        self._jumps = 0
+        if self._filter is not None:
+            self._filter.reset()
+
+    def update(self, p: np.ndarray | None, R: np.ndarray | None, dt: float) -> tuple[bool, bool]:
+        """Feed one sample; returns ``(usable, rejected)``: whether a target exists, and
+        whether this sample was replaced by the last good one."""
+        ok = True
+        i = 0
+        if self.has_position:
+            if p is None or p.shape != (3,) or not np.all(np.isfinite(p)):
+                ok = False
+            else:
+                self._raw[0:3] = p
+            i = 3
+        if self.has_rotation and ok:
+            if R is None or R.shape != (3, 3) or not np.all(np.isfinite(R)):
+                ok = False
+            else:
+                Rp = _project_rotation(R)
+                if Rp is None:
+                    ok = False
+                else:
+                    q = _mat_to_quat_wxyz(Rp)
+                    if self._valid and float(q @ self._last[i:i + 4]) < 0.0:
+                        q = -q
+                    self._raw[i:i + 4] = q
+        if ok and self._valid and self.has_position and self.hold_ticks > 0:
+            if float(np.linalg.norm(self._raw[0:3] - self._last[0:3])) > self.max_jump and self._jumps < self.hold_ticks:
+                self._jumps += 1
+                ok = False
+            elif ok:
+                self._jumps = 0
+        if not ok:
+            if not self._valid:
+                return False, True
+            sample = self._last
+            rejected = True
+        else:
+            self._last[:] = self._raw
+            self._valid = True
+            sample = self._raw
+            rejected = False
+        out = self._filter(sample, dt) if self._filter is not None else sample
+        if self.has_position:
+            self.position[:] = out[0:3]
+        if self.has_rotation:
+            i = 3 if self.has_position else 0
+            q = out[i:i + 4]
+            n = float(np.linalg.norm(q))
+            self.rotation[:] = _quat_wxyz_to_mat(q / n if n > 1e-9 else self._last[i:i + 4])
+        return True, rejected
+
+
+class UpperBodyIK:
+    r"""Multi-target differential IK of the G1 upper body on pink + pinocchio.
+
+    Configuration (18): :math:`q = (h, \psi_{yaw}, \psi_{roll}, \psi_{pitch}, q_{arms}^{14})`
+    — pelvis height [m], waist joints and arm joints [rad] (see :mod:`ik.model`).
+
+    Every tick, from the current :math:`q` and with :math:`\Delta t` the tick period, one
+    quadratic program (pink, solved by daqp) gives the displacement :math:`\Delta q`:
+
+    .. math::
+
+        \min_{\Delta q}\; & \sum_{s\in\{l,r\}} \| W_w (J_{w_s} \Delta q + e_{w_s}) \|^2
+            + w_h^2 (J_{z,head} \Delta q + e_{z,head})^2
+            + \| w_{ho} (J^{rot}_{head} \Delta q + e^{rot}_{head}) \|^2 \\
+          & + \| w_{t} (J^{rot}_{torso} \Delta q + e^{rot}_{torso}) \|^2
+            + \sum_s \| w_e (J^{lin}_{e_s} \Delta q + e_{e_s}) \|^2
+            + w_p^2 \| \Delta q + q - q_{posture} \|^2 + \mu \|\Delta q\|^2 \\
+        \text{s.t.}\; & q_{min} \ominus q \le \Delta q \le q_{max} \ominus q \;\text{(scaled by pink's gain)},
+            \quad |\Delta q| \le v_{max} \Delta t, \\
+          & J_{h_j} \Delta q / \Delta t \ge -\gamma\, h_j(q) \quad \text{(capsule barriers)}
+
+    where :math:`e_{w} = \log_6(T_{target}^{-1} T_{wrist}(q))` is the 6-D wrist error in the
+    wrist frame (weights :math:`W_w = \mathrm{diag}(w_p I_3, w_o I_3)`), :math:`e_{z,head}`
+    the head height error, :math:`e^{rot}` orientation errors, and :math:`h_j` the capsule
+    distances of :class:`ik.capsule_barrier.CapsuleCollisionBarrier`. Then
+    :math:`q \leftarrow \mathrm{clip}(q \oplus \Delta q,\ q_{min}, q_{max})`: limits are held
+    even if the QP is inexact, and the step never exceeds the velocity limits.
+
+    Targets go first through a validation and One-Euro smoothing stage: a non-finite value,
+    a matrix that is not a rotation, or a single-tick jump beyond ``max_target_jump`` is
+    replaced by the last good sample (never a NaN, never a jump); inactive targets drop
+    their task. Not thread-safe: one instance per loop.
+    """
+
+    def __init__(self, config: UpperBodyIKConfig | None = None):
+        import pink
+        import pinocchio as pin
+        from pink.limits import ConfigurationLimit, VelocityLimit
+        from pink.tasks import FrameTask, PostureTask
+
+        from ik.capsule_barrier import CapsuleCollisionBarrier
+        from ik.height_task import HeightTask
+
+        self.config = cfg = config or UpperBodyIKConfig()
+        self._pin = pin
+        self._pink = pink
+        self.model = build_upper_body_model()
+        self._data = self.model.createData()
+        self._fk_data = self.model.createData()
+        self.joint_names = UPPER_BODY_JOINTS
+        self.q_min = self.model.lowerPositionLimit.copy()
+        self.q_max = self.model.upperPositionLimit.copy()
+        self.v_max = self.model.velocityLimit.copy()
+
+        emb = g1.load_embodiment()
+        self.q_posture = np.zeros(self.model.nq)
+        self.q_posture[_Q_HEIGHT] = g1.DEFAULT_TORSO_HEIGHT
+        self.q_posture[_Q_ARMS] = (np.asarray(cfg.posture_arm_q, dtype=float) if cfg.posture_arm_q is not None
+                                   else emb.default(g1.ARM_JOINTS))
+        self.q_posture = np.clip(self.q_posture, self.q_min, self.q_max)
+
+        self._wrist_tasks = {
+            side: FrameTask(g1.WRIST_FRAMES[side], position_cost=cfg.wrist_position_cost,
+                            orientation_cost=cfg.wrist_orientation_cost, lm_damping=cfg.lm_damping)
+            for side in g1.SIDES
+        }
+        self._elbow_tasks = {
+            side: FrameTask(ELBOW_FRAMES[side], position_cost=cfg.elbow_position_cost, orientation_cost=0.0)
+            for side in g1.SIDES
+        }
+        self._head_height_task = HeightTask(HEAD_FRAME, cost=cfg.head_height_cost, lm_damping=cfg.lm_damping)
+        self._head_rot_task = FrameTask(HEAD_FRAME, position_cost=0.0, orientation_cost=cfg.head_orientation_cost)
+        self._waist_task = FrameTask(g1.TORSO_FRAME, position_cost=0.0, orientation_cost=cfg.waist_orientation_cost)
+        self._posture_task = PostureTask(cost=cfg.posture_cost)
+        self._posture_task.set_target(self.q_posture)
+        self._limits = [ConfigurationLimit(self.model, config_limit_gain=cfg.config_limit_gain),
+                        VelocityLimit(self.model)]
+        self._barrier = (CapsuleCollisionBarrier(self.model, CAPSULES, COLLISION_PAIRS, d_min=cfg.collision_margin,
+                                                 gain=cfg.collision_gain)
+                         if cfg.collision_avoidance else None)
+
+        jump, hold = cfg.max_target_jump, cfg.teleport_hold_ticks
+        self._channels = {
+            **{_WRIST_KEYS[s]: _TargetChannel(_WRIST_KEYS[s], cfg.filter, jump, hold, True, True) for s in g1.SIDES},
+            "T_base_head": _TargetChannel("T_base_head", cfg.filter, jump, hold, True, True),
+            "R_base_waist": _TargetChannel("R_base_waist", cfg.filter, jump, 0, False, True),
+            **{_ELBOW_KEYS[s]: _TargetChannel(_ELBOW_KEYS[s], cfg.filter, jump, hold, True, False) for s in g1.SIDES},
+        }
+        self._wrist_fids = {s: self.model.getFrameId(g1.WRIST_FRAMES[s]) for s in g1.SIDES}
+        self._head_fid = self.model.getFrameId(HEAD_FRAME)
+        self._q = self.q_posture.copy()
+        self._configuration = pink.Configuration(self.model, self._data, self._q, copy_data=False)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def q(self) -> np.ndarray:
+        """Copy of the current IK configuration (18,) in :data:`ik.model.UPPER_BODY_JOINTS` order."""
+        return self._q.copy()
+
+    def _pack(self, arm_q: np.ndarray | None, torso_rpy: np.ndarray | None, torso_height: float | None,
+              base: np.ndarray) -> np.ndarray:
+        q = base.copy()
+        if arm_q is not None:
+            arm_q = np.asarray(arm_q, dtype=float)
+            if arm_q.shape != (14,):
+                raise IKInputError(f"arm_q must have shape (14,) in g1.ARM_JOINTS order, got {arm_q.shape}")
+            q[_Q_ARMS] = arm_q
+        if torso_rpy is not None:
+            torso_rpy = np.asarray(torso_rpy, dtype=float)
+            if torso_rpy.shape != (3,):
+                raise IKInputError(f"torso_rpy must have shape (3,) [rad], got {torso_rpy.shape}")
+            q[_Q_TORSO_RPY] = torso_rpy
+        if torso_height is not None:
+            q[_Q_HEIGHT] = float(torso_height)
+        q = np.where(np.isfinite(q), q, base)
+        return np.clip(q, self.q_min, self.q_max)
+
+    def reset(self, arm_q: np.ndarray | None = None, torso_rpy: np.ndarray | None = None,
+              torso_height: float | None = None) -> None:
+        """Start from a pose (e.g. the robot's measured one); ``None`` parts take the natural posture.
+
+        Values are clipped into the limits; filters and target history are cleared.
+        """
+        self._q = self._pack(arm_q, torso_rpy, torso_height, self.q_posture)
+        self._configuration.update(self._q)
+        for ch in self._channels.values():
+            ch.reset()
+
+    def forward(self, arm_q: np.ndarray, torso_rpy: np.ndarray, torso_height: float) -> dict[str, np.ndarray]:
+        """Frame poses (4x4, base frame [m]) for a pose: keys ``left_wrist``, ``right_wrist``,
+        ``head``, ``left_elbow``, ``right_elbow``, ``torso``, ``pelvis``.
+
+        Uses its own data: calling it never disturbs :meth:`solve`.
+        """
+        pin = self._pin
+        q = self._pack(arm_q, torso_rpy, torso_height, self.q_posture)
+        pin.framesForwardKinematics(self.model, self._fk_data, q)
+        frames = {
+            "left_wrist": g1.WRIST_FRAMES["left"], "right_wrist": g1.WRIST_FRAMES["right"], "head": HEAD_FRAME,
+            "left_elbow": ELBOW_FRAMES["left"], "right_elbow": ELBOW_FRAMES["right"],
+            "torso": g1.TORSO_FRAME, "pelvis": g1.PELVIS_FRAME,
+        }
+        return {k: self._fk_data.oMf[self.model.getFrameId(f)].homogeneous.copy() for k, f in frames.items()}
+
+    def collision_distances(self, arm_q: np.ndarray, torso_rpy: np.ndarray, torso_height: float) -> dict[str, float]:
+        """Surface distance [m] of every capsule pair of :data:`ik.model.COLLISION_PAIRS` for a pose."""
+        from ik.capsule_barrier import CapsuleCollisionBarrier
+
+        pin = self._pin
+        q = self._pack(arm_q, torso_rpy, torso_height, self.q_posture)
+        pin.framesForwardKinematics(self.model, self._fk_data, q)
+        barrier = self._barrier or CapsuleCollisionBarrier(self.model, CAPSULES, COLLISION_PAIRS)
+        d = barrier.distances(self._fk_data)
+        return {f"{a}/{b}": float(x) for (a, b), x in zip(COLLISION_PAIRS, d)}
+
+    # ------------------------------------------------------------------ solve
+    def _as_pose(self, key: str, T: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if T is None:
+            return None, None
+        T = np.asarray(T, dtype=float)
+        if T.shape != (4, 4):
+            raise IKInputError(f"{key} must be a 4x4 homogeneous transform, got shape {T.shape}")
+        return T[:3, 3], T[:3, :3]
+
+    def solve(self, targets: UpperBodyTargets, dt: float) -> UpperBodySolution:
+        """One IK tick: move toward ``targets`` for ``dt`` [s] and return the joint targets.
+
+        Bad target values never raise (see the class docstring); a wrong shape raises
+        :class:`ik.exceptions.IKInputError`.
+        """
+        t0 = time.perf_counter()
+        pin = self._pin
+        if not (math.isfinite(dt) and dt > 0.0):
+            raise IKInputError(f"dt must be a finite period > 0 s, got {dt!r}")
+        cfg = self.config
+        tasks = [self._posture_task]
+        rejected: list[str] = []
+
+        active_wrist = {}
+        for side in g1.SIDES:
+            key = _WRIST_KEYS[side]
+            p, R = self._as_pose(key, getattr(targets, key))
+            ch = self._channels[key]
+            if p is None:
+                ch.reset()
+                continue
+            usable, rej = ch.update(p, R, dt)
+            if rej:
+                rejected.append(key)
+            if usable:
+                task = self._wrist_tasks[side]
+                task.set_target(pin.SE3(ch.rotation, ch.position))
+                tasks.append(task)
+                active_wrist[side] = ch
+
+        p, R = self._as_pose("T_base_head", targets.T_base_head)
+        ch = self._channels["T_base_head"]
+        head_active = False
+        if p is None:
+            ch.reset()
+        else:
+            usable, rej = ch.update(p, R, dt)
+            if rej:
+                rejected.append("T_base_head")
+            if usable:
+                head_active = True
+                self._head_height_task.set_target(float(ch.position[2]))
+                self._head_rot_task.set_target(pin.SE3(ch.rotation, ch.position))
+                tasks += [self._head_height_task, self._head_rot_task]
+
+        ch = self._channels["R_base_waist"]
+        if targets.R_base_waist is None:
+            ch.reset()
+        else:
+            R = np.asarray(targets.R_base_waist, dtype=float)
+            if R.shape != (3, 3):
+                raise IKInputError(f"R_base_waist must be a 3x3 rotation matrix, got shape {R.shape}")
+            usable, rej = ch.update(None, R, dt)
+            if rej:
+                rejected.append("R_base_waist")
+            if usable:
+                self._waist_task.set_target(pin.SE3(ch.rotation, np.zeros(3)))
+                tasks.append(self._waist_task)
+
+        for side in g1.SIDES:
+            key = _ELBOW_KEYS[side]
+            p = getattr(targets, key)
+            ch = self._channels[key]
+            if p is None:
+                ch.reset()
+                continue
+            p = np.asarray(p, dtype=float)
+            if p.shape != (3,):
+                raise IKInputError(f"{key} must have shape (3,) [m], got {p.shape}")
+            usable, rej = ch.update(p, None, dt)
+            if rej:
+                rejected.append(key)
+            if usable:
+                task = self._elbow_tasks[side]
+                task.set_target(pin.SE3(np.eye(3), ch.position))
+                tasks.append(task)
+
+        configuration = self._configuration
+        barriers = []
+        if self._barrier is not None:
+            self._barrier.update(configuration)
+            barriers.append(self._barrier)
+        qp_failed = False
+        try:
+            v = self._pink.solve_ik(configuration, tasks, dt, solver=cfg.solver, damping=cfg.damping,
+                                    limits=self._limits, barriers=barriers, safety_break=False)
+        except Exception:  # pink.exceptions.NoSolutionFound and solver errors: hold the pose
+            v = None
+        if v is None or not np.all(np.isfinite(v)):
+            qp_failed = True
+        else:
+            step = np.clip(v * dt, -self.v_max * dt, self.v_max * dt)
+            q_new = np.clip(self._q + step, self.q_min, self.q_max)  # all joints are 1-DoF: integrate = add
+            self._q = q_new
+            configuration.update(q_new)
+
+        data = configuration.data
+        pos_err = np.full(2, np.nan)
+        rot_err = np.full(2, np.nan)
+        for i, side in enumerate(g1.SIDES):
+            ch = active_wrist.get(side)
+            if ch is None:
+                continue
+            T = data.oMf[self._wrist_fids[side]]
+            pos_err[i] = float(np.linalg.norm(T.translation - ch.position))
+            cos = (np.trace(ch.rotation.T @ T.rotation) - 1.0) / 2.0
+            rot_err[i] = float(np.arccos(min(1.0, max(-1.0, cos))))
+        head_err = (float(data.oMf[self._head_fid].translation[2] - self._head_height_task.target)
+                    if head_active else float("nan"))
+        min_dist = float("inf")
+        if self._barrier is not None:
+            min_dist = float(self._barrier.margins.min()) + self._barrier.d_min
+        q = self._q
+        info = IKInfo(
+            solve_time_s=time.perf_counter() - t0, iterations=1, wrist_position_error=pos_err,
+            wrist_orientation_error=rot_err, head_height_error=head_err, min_collision_distance=min_dist,
+            qp_failed=qp_failed, rejected=tuple(rejected),
+        )
+        return UpperBodySolution(arm_q=q[_Q_ARMS].copy(), torso_rpy=q[_Q_TORSO_RPY].copy(),
+                                 torso_height=float(q[_Q_HEIGHT]), info=info)
