@@ -14,7 +14,9 @@ The map is a uniform scaling of the operator's workspace about the shoulder cent
 with ``c_human`` the operator's shoulder centre in neutral stance
 (``[-head_to_shoulder_back, 0, eye_height - shoulder_drop]``) and ``c_robot`` the G1's
 shoulder centre at the default pelvis height. Reach therefore scales to the G1's shorter
-arms, and a squat or lean moves the targets by the same scaled amount. Torso height
+arms, and a squat or lean moves the targets by the same scaled amount. The head maps about
+its own neutral point, so that standing upright asks for the default pelvis height:
+``p_base_head = head_robot + s (p_op_head - [0, 0, eye_height])``, and the torso height
 follows head height: ``h = h_default + s (z_head - eye_height)``. The inverse map
 (:meth:`OperatorToRobot.robot_to_stage`) is what the scripted operator uses to act like a
 person of the profile's size.
@@ -43,11 +45,14 @@ R_XRWRIST_ROBOTWRIST = {
 
 
 @functools.cache
-def robot_reference() -> tuple[np.ndarray, float]:
-    """The G1's shoulder centre in the base frame at the default height [m] and its arm length [m].
+def robot_reference() -> tuple[np.ndarray, float, np.ndarray]:
+    """The G1's shoulder centre [m], arm length [m] and head point [m], in the base frame at the default height.
 
-    Read from the model by forward kinematics (waist straight, elbows straight).
+    Read from the model by forward kinematics (waist straight, elbows straight); the head
+    point is the head-camera mount the IK's head task uses (``ik.model.P_TORSO_HEAD``).
     """
+    from ik.model import P_TORSO_HEAD
+
     import mujoco
 
     m = g1.load_mujoco_model()
@@ -59,8 +64,8 @@ def robot_reference() -> tuple[np.ndarray, float]:
     shoulders = [body(f"{s}_shoulder_pitch_link") for s in g1.SIDES]
     center = (shoulders[0] + shoulders[1]) / 2
     arm = float(np.linalg.norm(body("left_wrist_yaw_link") - shoulders[0]))
-    center[:2] -= d.qpos[:2]
-    return center, arm
+    head = body(g1.TORSO_FRAME) + P_TORSO_HEAD
+    return center, arm, head
 
 
 @dataclass
@@ -81,7 +86,7 @@ class OperatorToRobot:
 
     def __init__(self, profile: CalibrationProfile):
         self.profile = profile
-        self.c_robot, self.robot_arm = robot_reference()
+        self.c_robot, self.robot_arm, self.head_robot = robot_reference()
         self.scale = self.robot_arm / profile.arm_length
         self.c_human = np.array([-profile.head_to_shoulder_back, 0.0, profile.eye_height - profile.shoulder_drop])
         self.R_align = rot_z(-profile.yaw_offset)
@@ -102,6 +107,14 @@ class OperatorToRobot:
 
     def rotation_to_stage(self, R_base: np.ndarray) -> np.ndarray:
         return self.R_align.T @ R_base
+
+    def head_stage_to_base(self, p_stage: np.ndarray) -> np.ndarray:
+        p_op = self.R_align @ (np.asarray(p_stage, dtype=float) - self.origin)
+        return self.head_robot + self.scale * (p_op - np.array([0.0, 0.0, self.profile.eye_height]))
+
+    def head_base_to_stage(self, p_base: np.ndarray) -> np.ndarray:
+        p_op = np.array([0.0, 0.0, self.profile.eye_height]) + (np.asarray(p_base, dtype=float) - self.head_robot) / self.scale
+        return self.R_align.T @ p_op + self.origin
 
     def torso_height(self, head_z_stage: float) -> float:
         h = g1.DEFAULT_TORSO_HEIGHT + self.scale * (head_z_stage - self.profile.eye_height)
@@ -151,6 +164,7 @@ class OperatorToRobot:
             T_head[:3, :3] = quat_to_mat(frame.head_pose[3:7])
             T_head[:3, 3] = frame.head_pose[:3]
             t.T_base_head = self._to_base(T_head)
+            t.T_base_head[:3, 3] = self.head_stage_to_base(frame.head_pose[:3])
             t.torso_height = self.torso_height(float(frame.head_pose[2]))
         else:
             t.T_base_head = None
