@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from teleop import clock
-from teleop.exceptions import MissingExtraError
+from teleop.exceptions import InputDeviceError, MissingExtraError
 from teleop.inputs.base import DeviceInfo, InputKind, InputSource, RateMeter, SourceStatus, mark_all_invalid
 from teleop.inputs.exceptions import (
     FALLBACK_HINT,
@@ -381,6 +381,11 @@ class OpenXRSource(InputSource):
             ))
         except (xr.RuntimeUnavailableError, xr.RuntimeFailureError, xr.InitializationFailedError) as exc:
             raise RuntimeUnavailableError(f"The OpenXR runtime refused to start ({type(exc).__name__}). {RUNTIME_FIX}") from None
+        except xr.LimitReachedError:
+            raise InputDeviceError(
+                "An OpenXR source is already open in this process (the OpenXR loader allows one instance); "
+                "stop it before starting another."
+            ) from None
         props = xr.get_instance_properties(self._instance)
         self.runtime_name = _text(props.runtime_name)
         try:

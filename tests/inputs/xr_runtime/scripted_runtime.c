@@ -47,6 +47,8 @@
 #include <openxr/openxr_platform.h>
 
 #define EXPORT __attribute__((visibility("default")))
+/* Path-only extension (no types or functions), newer than Debian's headers. */
+#define HTC_XR_TRACKER_EXTENSION_NAME "XR_HTC_vive_xr_tracker_interaction"
 
 /* ---- loader negotiation: Debian's openxr headers lack loader_interfaces.h ---- */
 typedef enum XrLoaderInterfaceStructs {
@@ -96,6 +98,7 @@ enum { TAG_INSTANCE = 1, TAG_SESSION, TAG_SPACE, TAG_SET, TAG_ACTION, TAG_HAND }
 static const char *ALL_EXTENSIONS[] = {
     XR_MND_HEADLESS_EXTENSION_NAME, XR_EXT_HAND_TRACKING_EXTENSION_NAME,
     XR_HTCX_VIVE_TRACKER_INTERACTION_EXTENSION_NAME, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME,
+    HTC_XR_TRACKER_EXTENSION_NAME,
 };
 #define N_ALL_EXT (sizeof(ALL_EXTENSIONS) / sizeof(ALL_EXTENSIONS[0]))
 
@@ -131,7 +134,7 @@ static struct {
     int n_cmds;
     /* instance life */
     int instance_alive, instance_lost, session_alive, session_begun, session_lost, attached;
-    int enabled_hand, enabled_htcx, enabled_headless;
+    int enabled_hand, enabled_htcx, enabled_headless, enabled_htc_xr;
     int64_t t0_ns; /* XrTime at xrBeginSession */
     int cursor;    /* next command to apply */
     char paths[MAX_PATHS][MAX_NAME];
@@ -396,6 +399,7 @@ static XrResult create_instance(const XrInstanceCreateInfo *info, XrInstance *ou
         if (strcmp(e, XR_EXT_HAND_TRACKING_EXTENSION_NAME) == 0) S.enabled_hand = 1;
         if (strcmp(e, XR_HTCX_VIVE_TRACKER_INTERACTION_EXTENSION_NAME) == 0) S.enabled_htcx = 1;
         if (strcmp(e, XR_MND_HEADLESS_EXTENSION_NAME) == 0) S.enabled_headless = 1;
+        if (strcmp(e, HTC_XR_TRACKER_EXTENSION_NAME) == 0) S.enabled_htc_xr = 1;
     }
     S.instance_alive = 1;
     *out = (XrInstance)(uintptr_t)H(TAG_INSTANCE, 0);
@@ -522,6 +526,7 @@ static XrResult suggest_bindings(XrInstance instance, const XrInteractionProfile
     const char *profile = path_str(sb->interactionProfile);
     if (strncmp(profile, "/interaction_profiles/", 22) != 0) return XR_ERROR_PATH_UNSUPPORTED;
     if (strstr(profile, "vive_tracker_htcx") && !S.enabled_htcx) return XR_ERROR_PATH_UNSUPPORTED;
+    if (strstr(profile, "vive_xr_tracker") && !S.enabled_htc_xr) return XR_ERROR_PATH_UNSUPPORTED;
     for (uint32_t i = 0; i < sb->countSuggestedBindings && S.n_bindings < MAX_BINDINGS; i++) {
         Binding *b = &S.bindings[S.n_bindings++];
         b->profile = sb->interactionProfile;
