@@ -58,6 +58,8 @@ RESERVED_ATTRS = frozenset(
 #: Log at most one back-pressure warning per this many dropped rows (the count is exact anyway).
 _DROP_LOG_EVERY = 30
 _STOP = -1
+#: Write every chunk, even one equal to the fill value, so a missing chunk always means damage.
+_ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 def jsonable(value: Any) -> Any:
@@ -399,7 +401,7 @@ class EpisodeWriter:
         def make(key: str, shape: tuple[int, ...], dtype, kind: StreamKind, chunk_rows: int, fill) -> None:
             arrays[key] = g.create_array(
                 key, shape=(0, *shape), chunks=(chunk_rows, *shape), dtype=dtype,
-                compressors=_compressors(kind), fill_value=fill,
+                compressors=_compressors(kind), fill_value=fill, config=_ARRAY_CONFIG,
             )
 
         make(schema.TIME, (), np.float64, StreamKind.TIME, rows, 0.0)
@@ -416,6 +418,7 @@ class EpisodeWriter:
             arrays[f"{base}/{schema.JPEG}"] = g.create_array(
                 f"{base}/{schema.JPEG}", shape=(0,), chunks=(cam_rows,), dtype=zarr.dtype.VariableLengthBytes(),
                 compressors=_compressors(StreamKind.JPEG),
+                config=_ARRAY_CONFIG,
                 attributes={"height": h, "width": w, "encoding": "jpeg", "colorspace": "RGB",
                             "quality": self._cfg.jpeg_quality},
             )

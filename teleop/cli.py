@@ -23,6 +23,7 @@ from teleop.exceptions import PsiTeleopError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teleop.demo", "simulated teleop session with the scripted operator; records episodes"),
     "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),
+    "dataset": ("recorder.cli", "list, info, validate, recover, delete, merge and export recorded datasets"),
 }
 
 _EPILOG = """examples:

@@ -1,0 +1,115 @@
+"""Recovery of interrupted episodes (crash, ``kill -9``, full disk, power loss).
+
+An episode left with ``status=recording`` has a commit point: ``n_rows_flushed``, written
+after every stream of a flush was written. Recovery keeps exactly those rows:
+
+1. ``n = n_rows_flushed``; every stream is checked chunk by chunk up to ``n`` and ``n`` is
+   lowered to the first row of any chunk that is missing or does not decode;
+2. every stream is resized to ``n`` (rows written after the last commit are cut off);
+3. the attrs become ``status=recovered``, ``n_rows=n``, ``duration_s``, ``recovered_at``.
+
+An episode interrupted before its first flush has nothing to keep; it becomes
+``discarded`` with that reason. Complete, discarded and recovered episodes are never touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from recorder import schema
+from recorder.reader import Dataset
+from recorder.schema import EpisodeStatus
+from recorder.store import storage_error
+from recorder.validate import check_stream_chunks
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    """What recovery did to one episode.
+
+    Attributes:
+        episode_id: the episode.
+        status: its status afterwards (RECOVERED or DISCARDED).
+        rows_kept: rows kept [rows]; rows_cut: rows written after the last commit or in a bad chunk.
+        duration_s: time of the last kept row [s].
+        reason: why rows were cut, in operator words.
+    """
+
+    episode_id: str
+    status: EpisodeStatus
+    rows_kept: int
+    rows_cut: int
+    duration_s: float
+    reason: str
+
+
+def recover_episode(dataset: Dataset, episode_id: str, dry_run: bool = False) -> RecoveryResult | None:
+    """Recover one interrupted episode; None when it is not interrupted."""
+    reader = dataset.episode(episode_id)
+    attrs = reader.attrs
+    if reader.status is not EpisodeStatus.RECORDING:
+        return None
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    n = int(attrs.get("n_rows_flushed", 0) or 0)
+    streams = reader.streams()
+    reasons = []
+    if attrs.get("error"):
+        reasons.append(f"it stopped with: {attrs['error']}")
+    if n == 0 or not streams:
+        result = RecoveryResult(episode_id, EpisodeStatus.DISCARDED, 0, 0, 0.0, "interrupted before any row was flushed")
+        if not dry_run:
+            reader._write_attrs({"status": result.status.value, "n_rows": 0, "duration_s": 0.0,
+                                 "discard_reason": result.reason, "recovered_at": now})
+        return result
+    longest = 0
+    for name in streams:
+        try:
+            longest = max(longest, reader.array(name).shape[0])
+        except Exception:  # noqa: BLE001 - check_stream_chunks reports it below
+            pass
+    for name in streams:
+        problems, good = check_stream_chunks(reader, name, n)
+        if good < n:
+            reasons.append("; ".join(problems))
+            n = good
+    if n == 0:
+        result = RecoveryResult(episode_id, EpisodeStatus.DISCARDED, 0, longest, 0.0,
+                                "no readable rows: " + "; ".join(reasons))
+        if not dry_run:
+            reader._write_attrs({"status": result.status.value, "n_rows": 0, "duration_s": 0.0,
+                                 "discard_reason": result.reason, "recovered_at": now})
+        return result
+    time_last = float(reader.read(schema.TIME, n - 1, n)[0])
+    cut = max(0, longest - n)
+    if cut:
+        reasons.append(f"{cut} rows written after the last commit were cut")
+    result = RecoveryResult(episode_id, EpisodeStatus.RECOVERED, n, cut, time_last,
+                            "; ".join(reasons) or "interrupted after its last flush")
+    if dry_run:
+        return result
+    try:
+        for name in streams:
+            arr = reader.array(name)
+            if arr.shape[0] != n:
+                arr.resize((n, *arr.shape[1:]))
+    except Exception as exc:  # noqa: BLE001
+        raise storage_error(exc, f"truncating {episode_id} during recovery", episode_id, n) from exc
+    reader._write_attrs({
+        "status": EpisodeStatus.RECOVERED.value,
+        "n_rows": n,
+        "duration_s": time_last,
+        "recovered_at": now,
+        "recovery_note": result.reason,
+    })
+    return result
+
+
+def recover_dataset(dataset: Dataset, dry_run: bool = False) -> list[RecoveryResult]:
+    """Recover every interrupted episode of ``dataset``; returns what was done to each."""
+    results = []
+    for info in dataset.episodes(include_deleted=True, status=EpisodeStatus.RECORDING):
+        result = recover_episode(dataset, info.episode_id, dry_run=dry_run)
+        if result is not None:
+            results.append(result)
+    return results
