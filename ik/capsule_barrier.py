@@ -81,6 +81,7 @@ class CapsuleCollisionBarrier(Barrier):
         pairs: tuple[tuple[str, str], ...],
         d_min: float = 0.01,  # [m]
         gain: float = 20.0,  # [1/s]
+        activation_distance: float = 0.10,  # [m]
     ):
         by_name = {c.name: c for c in capsules}
         for pair in pairs:
@@ -95,46 +96,89 @@ class CapsuleCollisionBarrier(Barrier):
         self.d_min = float(d_min)
         self._names = [c.name for c in capsules]
         self._frame_ids = [model.getFrameId(c.frame) for c in capsules]
-        self._seg = [(np.array(c.p0, float), np.array(c.p1, float)) for c in capsules]
         self._radius = np.array([c.radius for c in capsules])
         self._pairs = [(self._names.index(a), self._names.index(b)) for a, b in pairs]
         self.pair_names = tuple(pairs)
         self._h = np.zeros(self.dim)
         self._J = np.zeros((self.dim, model.nv))
-        self._world = [(np.zeros(3), np.zeros(3)) for _ in capsules]
+        self._end_fids = []
+        for c in capsules:
+            ends = (f"capsule_{c.name}_p0", f"capsule_{c.name}_p1")
+            if not (model.existFrame(ends[0]) and model.existFrame(ends[1])):
+                raise IKConfigError(f"the IK model lacks the end-point frames {ends} of capsule '{c.name}'; "
+                                    "build it with ik.model.build_upper_body_model")
+            self._end_fids.append((model.getFrameId(ends[0]), model.getFrameId(ends[1])))
+        self._P0 = np.zeros((len(capsules), 3))
+        self._P1 = np.zeros((len(capsules), 3))
+        self.activation_distance = float(activation_distance)
+        self._pa = np.array([a for a, _ in self._pairs])
+        self._pb = np.array([b for _, b in self._pairs])
+        half = np.array([0.5 * np.linalg.norm(np.subtract(c.p1, c.p0)) for c in capsules])
+        self._bound_radius = half + self._radius
+        self._active = np.zeros(self.dim, dtype=bool)
 
     def _segments(self, data: "pin.Data") -> None:
-        for i, fid in enumerate(self._frame_ids):
-            T = data.oMf[fid]
-            R, p = T.rotation, T.translation
-            self._world[i] = (R @ self._seg[i][0] + p, R @ self._seg[i][1] + p)
+        oMf = data.oMf
+        for i, (f0, f1) in enumerate(self._end_fids):
+            self._P0[i] = oMf[f0].translation
+            self._P1[i] = oMf[f1].translation
 
     def distances(self, data: "pin.Data") -> np.ndarray:
         """Surface distances [m] of every pair (negative: penetration), from frame placements in ``data``."""
         self._segments(data)
         out = np.empty(self.dim)
         for j, (ia, ib) in enumerate(self._pairs):
-            pa, pb = closest_points_segments(*self._world[ia], *self._world[ib])
+            pa, pb = closest_points_segments(self._P0[ia], self._P1[ia], self._P0[ib], self._P1[ib])
             out[j] = float(np.linalg.norm(pa - pb)) - self._radius[ia] - self._radius[ib]
         return out
 
-    def _point_jacobian(self, data: "pin.Data", i: int, p: np.ndarray) -> np.ndarray:
-        J = pin.getFrameJacobian(self.model, data, self._frame_ids[i], pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
-        r = p - data.oMf[self._frame_ids[i]].translation
-        # v_p = v_o + w x r = J_lin dq - r x (J_ang dq)
-        return J[:3] - np.cross(r, J[3:].T).T
-
     def update(self, configuration: "Configuration") -> None:
-        """Compute :math:`h(q)` and :math:`\\partial h / \\partial q` for the configuration's current state."""
+        """Compute :math:`h(q)` and :math:`\\partial h / \\partial q` for the configuration's current state.
+
+        Pairs whose bounding spheres are farther apart than ``activation_distance`` cannot
+        meet within one tick at the velocity limits: their rows get :math:`h` = that
+        distance and a zero Jacobian (an inactive constraint), and no closest-point or
+        Jacobian work is done for them.
+        """
         data = configuration.data
         self._segments(data)
-        for j, (ia, ib) in enumerate(self._pairs):
-            pa, pb = closest_points_segments(*self._world[ia], *self._world[ib])
+        centers = 0.5 * (self._P0 + self._P1)
+        d_sphere = (np.linalg.norm(centers[self._pa] - centers[self._pb], axis=1)
+                    - self._bound_radius[self._pa] - self._bound_radius[self._pb])
+        self._active[:] = d_sphere < self.activation_distance
+        np.maximum(d_sphere, self.activation_distance, out=self._h)
+        self._J.fill(0.0)
+        jac: dict[int, np.ndarray] = {}
+        for j in np.flatnonzero(self._active):
+            ia, ib = self._pairs[j]
+            pa, pb = closest_points_segments(self._P0[ia], self._P1[ia], self._P0[ib], self._P1[ib])
             diff = pa - pb
             dist = float(np.linalg.norm(diff))
             n = diff / dist if dist > 1e-9 else np.array([0.0, 0.0, 1.0])
             self._h[j] = dist - self._radius[ia] - self._radius[ib] - self.d_min
-            self._J[j] = n @ (self._point_jacobian(data, ia, pa) - self._point_jacobian(data, ib, pb))
+            row = None
+            for i, p, sign in ((ia, pa, 1.0), (ib, pb, -1.0)):
+                if i not in jac:
+                    jac[i] = pin.getFrameJacobian(self.model, data, self._frame_ids[i],
+                                                  pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+                r = p - data.oMf[self._frame_ids[i]].translation
+                # n . v_p = n . (v_o + w x r) = [n, r x n] . [v_o, w]
+                n0, n1, n2 = sign * n[0], sign * n[1], sign * n[2]
+                r0, r1, r2 = r[0], r[1], r[2]
+                w6 = np.array([n0, n1, n2, r1 * n2 - r2 * n1, r2 * n0 - r0 * n2, r0 * n1 - r1 * n0])
+                contribution = w6 @ jac[i]
+                row = contribution if row is None else row + contribution
+            self._J[j] = row
+
+    @property
+    def active(self) -> np.ndarray:
+        """Mask of the pairs close enough to be constrained, from the last :meth:`update`."""
+        return self._active
+
+    @property
+    def jacobian(self) -> np.ndarray:
+        """:math:`\\partial h / \\partial q` (dim, nv) from the last :meth:`update` (view)."""
+        return self._J
 
     @property
     def margins(self) -> np.ndarray:

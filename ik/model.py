@@ -7,6 +7,9 @@ Upper body (:func:`build_upper_body_model`)::
                                                                               ├── right arm (7) ── right wrist
                                                                               └── "head" frame (fixed)
 
+Each collision capsule of :data:`CAPSULES` also gets two frames, ``capsule_<name>_p0`` and
+``capsule_<name>_p1``, at its segment's end points.
+
 The Menagerie model is loaded by :func:`teleop.robot.g1.load_pinocchio_model`; legs, hands and
 the free flyer are locked by :func:`pinocchio.buildReducedModel` (legs and hands at their
 default pose, the free flyer at the identity), and the result is appended below a prismatic
@@ -62,11 +65,11 @@ class Capsule:
 #: Collision proxies of the upper body (conservative hulls of the Menagerie meshes).
 CAPSULES: tuple[Capsule, ...] = (
     Capsule("torso", g1.TORSO_FRAME, (0.0, 0.0, 0.10), (0.0, 0.0, 0.30), 0.085),
-    Capsule("pelvis", g1.PELVIS_FRAME, (0.0, -0.11, -0.10), (0.0, 0.11, -0.10), 0.08),
+    Capsule("pelvis", g1.PELVIS_FRAME, (0.0, -0.08, -0.08), (0.0, 0.08, -0.08), 0.07),
     Capsule("left_forearm", "left_elbow_link", (0.02, 0.0, 0.0), (0.10, 0.0, 0.0), 0.035),
     Capsule("right_forearm", "right_elbow_link", (0.02, 0.0, 0.0), (0.10, 0.0, 0.0), 0.035),
-    Capsule("left_hand", g1.WRIST_FRAMES["left"], (0.0, 0.0, 0.0), (0.13, 0.0, 0.0), 0.05),
-    Capsule("right_hand", g1.WRIST_FRAMES["right"], (0.0, 0.0, 0.0), (0.13, 0.0, 0.0), 0.05),
+    Capsule("left_hand", g1.WRIST_FRAMES["left"], (0.0, 0.0, 0.0), (0.13, 0.0, 0.0), 0.045),
+    Capsule("right_hand", g1.WRIST_FRAMES["right"], (0.0, 0.0, 0.0), (0.13, 0.0, 0.0), 0.045),
 )
 #: Pairs that must keep apart: arm–arm and arm–body (adjacent links are not checked).
 COLLISION_PAIRS: tuple[tuple[str, str], ...] = (
@@ -111,6 +114,12 @@ def build_upper_body_model() -> "pin.Model":
     fid = root.addBodyFrame("height_link", jid, pin.SE3.Identity(), -1)
     model = pin.appendModel(root, reduced, fid, pin.SE3.Identity())
 
+    for capsule in CAPSULES:  # segment end points as frames: read with the other frame placements
+        parent = model.getFrameId(capsule.frame)
+        for end, p in (("p0", capsule.p0), ("p1", capsule.p1)):
+            model.addFrame(pin.Frame(f"capsule_{capsule.name}_{end}", model.frames[parent].parentJoint, parent,
+                                     model.frames[parent].placement * pin.SE3(np.eye(3), np.array(p)),
+                                     pin.FrameType.OP_FRAME))
     torso = model.getFrameId(g1.TORSO_FRAME)
     model.addFrame(pin.Frame(HEAD_FRAME, model.frames[torso].parentJoint, torso,
                              model.frames[torso].placement * pin.SE3(np.eye(3), P_TORSO_HEAD), pin.FrameType.OP_FRAME))

@@ -39,6 +39,9 @@ class OneEuroConfig:
             raise IKConfigError(f"OneEuroConfig.beta must be finite and >= 0, got {self.beta!r}")
 
 
+_TWO_PI = 2.0 * math.pi
+
+
 def _alpha(cutoff_hz: float | np.ndarray, dt: float) -> float | np.ndarray:
     """Smoothing factor of a first-order low-pass at ``cutoff_hz`` sampled every ``dt`` [s]."""
     tau = 1.0 / (2.0 * math.pi * cutoff_hz)
@@ -93,24 +96,24 @@ class OneEuroFilter:
         """Filter one sample ``x`` (shape ``(size,)``) taken ``dt`` [s] after the previous one.
 
         Returns a view of the filter's output buffer (copy it to keep it past the next call).
+        ``x`` must be a float array (no conversion is made, to keep the tick cheap).
         """
-        x = np.asarray(x, dtype=float)
         if x.shape != (self.size,):
             raise IKInputError(f"OneEuroFilter expects shape ({self.size},), got {x.shape}")
-        if not np.all(np.isfinite(x)):
+        if not math.isfinite(x.sum()):
             return self._out
         if not self._initialized or not (math.isfinite(dt) and dt > 0.0):
             if not self._initialized:
                 self.reset(x)
             return self._out
         cfg = self.config
-        dx = (x - self._x_hat) / dt
-        self._dx_hat += _alpha(cfg.d_cutoff, dt) * (dx - self._dx_hat)
-        cutoff = cfg.min_cutoff + cfg.beta * np.abs(self._dx_hat)
-        a = _alpha(cutoff, dt)
-        self._x_hat += a * (x - self._x_hat)
+        diff = x - self._x_hat
+        self._dx_hat += _alpha(cfg.d_cutoff, dt) * (diff / dt - self._dx_hat)
+        # a = dt / (dt + tau), tau = 1 / (2 pi f_c): then (1 - a) / a * dt = tau
+        tau = 1.0 / (_TWO_PI * (cfg.min_cutoff + cfg.beta * np.abs(self._dx_hat)))
+        self._x_hat += diff * (dt / (dt + tau))
         if cfg.lag_compensation:
-            np.multiply(self._dx_hat, dt * (1.0 - a) / a, out=self._out)
+            np.multiply(self._dx_hat, tau, out=self._out)
             self._out += self._x_hat
         else:
             self._out[:] = self._x_hat

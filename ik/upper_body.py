@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,9 +28,24 @@ _Q_HEIGHT = 0
 _Q_TORSO_RPY = np.array([2, 3, 1])
 #: The 14 arm joints in the IK configuration vector (g1.ARM_JOINTS order).
 _Q_ARMS = slice(4, 18)
+_LOCAL = None  # pinocchio reference frames, bound on first use (pinocchio is imported lazily)
+_LOCAL_WORLD_ALIGNED = None
 #: Target names, for info and filters.
 _WRIST_KEYS = {"left": "T_base_left_wrist", "right": "T_base_right_wrist"}
 _ELBOW_KEYS = {"left": "p_base_left_elbow", "right": "p_base_right_elbow"}
+
+
+class IKBackend(enum.Enum):
+    """How the QP of :class:`UpperBodyIK` is assembled and solved.
+
+    ``FUSED`` builds exactly pink's QP (same tasks, errors, Jacobians, limits and barrier
+    rows) in one pass over preallocated arrays and calls daqp directly: the per-tick
+    budget of the teleop loop. ``PINK`` goes through :func:`pink.solve_ik` with pink task
+    objects and qpsolvers: the reference the tests compare ``FUSED`` against.
+    """
+
+    FUSED = "fused"
+    PINK = "pink"
 
 
 def _positive(name: str, value: float, allow_zero: bool = True) -> None:
@@ -69,7 +85,9 @@ class UpperBodyIKConfig:
             tracker glitches); the velocity limits bound the motion either way.
         teleport_hold_ticks: How many consecutive jumped samples to reject before accepting
             the new position as real (a re-centred tracker).
-        solver: QP solver name for qpsolvers (``daqp`` or ``quadprog``).
+        solver: QP solver of the ``PINK`` backend, through qpsolvers (``daqp`` or ``quadprog``);
+            ``FUSED`` always calls daqp directly.
+        backend: :class:`IKBackend`.
     """
 
     wrist_position_cost: float = 1.0  # [cost/m]
@@ -90,6 +108,7 @@ class UpperBodyIKConfig:
     max_target_jump: float = 0.25  # [m]
     teleport_hold_ticks: int = 5
     solver: str = "daqp"
+    backend: IKBackend = IKBackend.FUSED
 
     def __post_init__(self) -> None:
         for name in ("wrist_position_cost", "wrist_orientation_cost", "head_height_cost", "head_orientation_cost",
@@ -107,6 +126,9 @@ class UpperBodyIKConfig:
             if q.shape != (14,) or not np.all(np.isfinite(q)):
                 raise IKConfigError(f"UpperBodyIKConfig.posture_arm_q must be 14 finite angles [rad] in g1.ARM_JOINTS "
                                     f"order, got {self.posture_arm_q!r}")
+        if not isinstance(self.backend, IKBackend):
+            raise IKConfigError(f"UpperBodyIKConfig.backend must be an IKBackend ({[b.name for b in IKBackend]}), "
+                                f"got {self.backend!r}")
         if self.solver not in ("daqp", "quadprog"):
             raise IKConfigError(f"UpperBodyIKConfig.solver must be 'daqp' or 'quadprog', got {self.solver!r}")
 
@@ -176,29 +198,30 @@ class UpperBodySolution:
     info: IKInfo
 
 
-def _project_rotation(R: np.ndarray) -> np.ndarray | None:
-    """The nearest rotation matrix to ``R`` (SVD), or ``None`` if ``R`` is far from one."""
-    if np.abs(R.T @ R - np.eye(3)).max() < 1e-6 and np.linalg.det(R) > 0.0:
-        return R
-    U, s, Vt = np.linalg.svd(R)
-    if s.min() < 0.5 or s.max() > 1.5:
+#: A target "rotation" farther than this from its nearest rotation (max element error) is rejected.
+_ROTATION_TOLERANCE = 0.05
+
+
+def _rotation_to_quat_wxyz(R: np.ndarray) -> np.ndarray | None:
+    """Unit quaternion (wxyz) of the rotation nearest to ``R``; ``None`` if ``R`` is not close to a
+    rotation (scaled, sheared, reflected or garbage: element error above :data:`_ROTATION_TOLERANCE`)."""
+    import pinocchio as pin
+
+    quat = pin.Quaternion(R)
+    n = quat.norm()
+    if not 0.5 < n < 1.5:
         return None
-    Rp = U @ Vt
-    if np.linalg.det(Rp) < 0.0:
+    quat.normalize()
+    if np.abs(quat.toRotationMatrix() - R).max() > _ROTATION_TOLERANCE:
         return None
-    return Rp
-
-
-def _mat_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
-    from teleop.spatial import mat_to_quat
-
-    return mat_to_quat(R)
+    x, y, z, w = quat.coeffs()
+    return np.array([w, x, y, z])
 
 
 def _quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
-    from teleop.spatial import quat_to_mat
+    import pinocchio as pin
 
-    return quat_to_mat(q)
+    return pin.Quaternion(q[0], q[1], q[2], q[3]).normalized().toRotationMatrix()
 
 
 class _TargetChannel:
@@ -237,25 +260,25 @@ class _TargetChannel:
         ok = True
         i = 0
         if self.has_position:
-            if p is None or p.shape != (3,) or not np.all(np.isfinite(p)):
+            if p is None or p.shape != (3,) or not math.isfinite(p.sum()):
                 ok = False
             else:
                 self._raw[0:3] = p
             i = 3
         if self.has_rotation and ok:
-            if R is None or R.shape != (3, 3) or not np.all(np.isfinite(R)):
+            if R is None or R.shape != (3, 3) or not math.isfinite(R.sum()):
                 ok = False
             else:
-                Rp = _project_rotation(R)
-                if Rp is None:
+                q = _rotation_to_quat_wxyz(R)
+                if q is None:
                     ok = False
                 else:
-                    q = _mat_to_quat_wxyz(Rp)
                     if self._valid and float(q @ self._last[i:i + 4]) < 0.0:
                         q = -q
                     self._raw[i:i + 4] = q
         if ok and self._valid and self.has_position and self.hold_ticks > 0:
-            if float(np.linalg.norm(self._raw[0:3] - self._last[0:3])) > self.max_jump and self._jumps < self.hold_ticks:
+            d = self._raw[0:3] - self._last[0:3]
+            if float(d @ d) > self.max_jump ** 2 and self._jumps < self.hold_ticks:
                 self._jumps += 1
                 ok = False
             elif ok:
@@ -277,7 +300,7 @@ class _TargetChannel:
             i = 3 if self.has_position else 0
             q = out[i:i + 4]
             n = float(np.linalg.norm(q))
-            self.rotation[:] = _quat_wxyz_to_mat(q / n if n > 1e-9 else self._last[i:i + 4])
+            self.rotation[:] = _quat_wxyz_to_mat(q if n > 1e-9 else self._last[i:i + 4])
         return True, rejected
 
 
@@ -322,8 +345,10 @@ class UpperBodyIK:
         from pink.tasks import FrameTask, PostureTask
 
         from ik.capsule_barrier import CapsuleCollisionBarrier
-        from ik.height_task import HeightTask
+        from ik.frame_position_task import FramePositionTask
 
+        global _LOCAL, _LOCAL_WORLD_ALIGNED
+        _LOCAL, _LOCAL_WORLD_ALIGNED = pin.ReferenceFrame.LOCAL, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
         self.config = cfg = config or UpperBodyIKConfig()
         self._pin = pin
         self._pink = pink
@@ -348,10 +373,11 @@ class UpperBodyIK:
             for side in g1.SIDES
         }
         self._elbow_tasks = {
-            side: FrameTask(ELBOW_FRAMES[side], position_cost=cfg.elbow_position_cost, orientation_cost=0.0)
+            side: FramePositionTask(ELBOW_FRAMES[side], cost=np.full(3, cfg.elbow_position_cost))
             for side in g1.SIDES
         }
-        self._head_height_task = HeightTask(HEAD_FRAME, cost=cfg.head_height_cost, lm_damping=cfg.lm_damping)
+        self._head_height_task = FramePositionTask(HEAD_FRAME, cost=np.array([0.0, 0.0, cfg.head_height_cost]),
+                                                   lm_damping=cfg.lm_damping)
         self._head_rot_task = FrameTask(HEAD_FRAME, position_cost=0.0, orientation_cost=cfg.head_orientation_cost)
         self._waist_task = FrameTask(g1.TORSO_FRAME, position_cost=0.0, orientation_cost=cfg.waist_orientation_cost)
         self._posture_task = PostureTask(cost=cfg.posture_cost)
@@ -371,6 +397,22 @@ class UpperBodyIK:
         }
         self._wrist_fids = {s: self.model.getFrameId(g1.WRIST_FRAMES[s]) for s in g1.SIDES}
         self._head_fid = self.model.getFrameId(HEAD_FRAME)
+        # FUSED backend: per-task weights, selected rows and frame ids, preallocated stacks.
+        # (is a FrameTask, weights of the kept rows, kept rows as a slice, frame id) per task
+        self._task_spec: dict[int, tuple[bool, np.ndarray, slice, int]] = {}
+        frame_tasks = [*self._wrist_tasks.values(), self._head_rot_task, self._waist_task]
+        for task in [*frame_tasks, *self._elbow_tasks.values(), self._head_height_task]:
+            w = np.asarray(task.cost, dtype=float)
+            kept = np.flatnonzero(w > 0.0)
+            rows = slice(int(kept[0]), int(kept[-1]) + 1) if kept.size else slice(0, 0)
+            self._task_spec[id(task)] = (task in frame_tasks, w[rows].copy(), rows, self.model.getFrameId(task.frame))
+        max_rows = sum(spec[1].size for spec in self._task_spec.values())
+        self._A = np.zeros((max_rows, self.model.nv))
+        self._b = np.zeros(max_rows)
+        self._diag = np.diag_indices(self.model.nv)
+        self._no_rows = np.zeros((0, self.model.nv))
+        self._sense = np.zeros(self.model.nv, dtype=np.int32)
+
         self._q = self.q_posture.copy()
         self._configuration = pink.Configuration(self.model, self._data, self._q, copy_data=False)
 
@@ -436,6 +478,80 @@ class UpperBodyIK:
         d = barrier.distances(self._fk_data)
         return {f"{a}/{b}": float(x) for (a, b), x in zip(COLLISION_PAIRS, d)}
 
+    # ------------------------------------------------------------------ QP
+    def _step_pink(self, tasks: list, dt: float) -> np.ndarray | None:
+        """Δq from :func:`pink.solve_ik` (reference path); ``None`` if the QP fails."""
+        barriers = [self._barrier] if self._barrier is not None else []
+        try:
+            v = self._pink.solve_ik(self._configuration, tasks, dt, solver=self.config.solver,
+                                    damping=self.config.damping, limits=self._limits, barriers=barriers,
+                                    safety_break=False)
+        except Exception:  # pink.exceptions.NoSolutionFound and solver errors: the caller holds the pose
+            return None
+        return v * dt if np.all(np.isfinite(v)) else None
+
+    def _step_fused(self, tasks: list, dt: float) -> np.ndarray | None:
+        """Δq of the same QP as :meth:`_step_pink`, assembled in one pass and solved by daqp.
+
+        ``None`` if the QP fails with and without the barrier rows.
+        """
+        import daqp
+        from pink.tasks import PostureTask
+
+        pin = self._pin
+        model, data, q = self.model, self._data, self._q
+        cfg = self.config
+        A, b = self._A, self._b
+        m = 0
+        mu = cfg.damping
+        posture_w2 = 0.0
+        for task in tasks:
+            if isinstance(task, PostureTask):
+                posture_w2 = cfg.posture_cost ** 2
+                continue
+            is_frame, w, rows, fid = self._task_spec[id(task)]
+            if is_frame:
+                T_b = data.oMf[fid]
+                T_t = task.transform_target_to_world
+                e = pin.log6(T_b.actInv(T_t)).vector[rows]
+                J = pin.Jlog6(T_t.actInv(T_b))[rows] @ pin.getFrameJacobian(model, data, fid, _LOCAL)
+                J *= -w[:, None]
+            else:  # FramePositionTask
+                e = (data.oMf[fid].translation - task.target)[rows]
+                J = pin.getFrameJacobian(model, data, fid, _LOCAL_WORLD_ALIGNED)[rows]
+                J *= w[:, None]
+            k = w.size
+            we = w * e
+            A[m:m + k] = J
+            b[m:m + k] = -we
+            if task.lm_damping > 0.0:
+                mu += task.lm_damping * float(we @ we)
+            m += k
+        Am = A[:m]
+        H = Am.T @ Am
+        H[self._diag] += mu + posture_w2
+        f = -(Am.T @ b[:m])
+        if posture_w2 > 0.0:
+            f += posture_w2 * (q - self.q_posture)
+        g = cfg.config_limit_gain
+        vdt = self.v_max * dt
+        ub = np.minimum(g * (self.q_max - q), vdt)
+        lb = np.maximum(g * (self.q_min - q), -vdt)
+        lb = np.minimum(lb, ub)
+        if self._barrier is not None and self._barrier.active.any():
+            act = self._barrier.active
+            Ab = self._barrier.jacobian[act]
+            bl = -self._barrier.gain[act] * self._barrier.margins[act] * dt
+            nb = Ab.shape[0]
+            x, _, flag, _ = daqp.solve(H, f, Ab, np.concatenate([ub, np.full(nb, 1e30)]), np.concatenate([lb, bl]),
+                                       np.zeros(model.nv + nb, dtype=np.int32))
+            if flag > 0 and np.all(np.isfinite(x)):
+                return x
+        x, _, flag, _ = daqp.solve(H, f, self._no_rows, ub, lb, self._sense)
+        if flag > 0 and np.all(np.isfinite(x)):
+            return x
+        return None
+
     # ------------------------------------------------------------------ solve
     def _as_pose(self, key: str, T: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         if T is None:
@@ -487,7 +603,7 @@ class UpperBodyIK:
                 rejected.append("T_base_head")
             if usable:
                 head_active = True
-                self._head_height_task.set_target(float(ch.position[2]))
+                self._head_height_task.set_target(ch.position)
                 self._head_rot_task.set_target(pin.SE3(ch.rotation, ch.position))
                 tasks += [self._head_height_task, self._head_rot_task]
 
@@ -520,24 +636,19 @@ class UpperBodyIK:
                 rejected.append(key)
             if usable:
                 task = self._elbow_tasks[side]
-                task.set_target(pin.SE3(np.eye(3), ch.position))
+                task.set_target(ch.position)
                 tasks.append(task)
 
         configuration = self._configuration
-        barriers = []
         if self._barrier is not None:
             self._barrier.update(configuration)
-            barriers.append(self._barrier)
-        qp_failed = False
-        try:
-            v = self._pink.solve_ik(configuration, tasks, dt, solver=cfg.solver, damping=cfg.damping,
-                                    limits=self._limits, barriers=barriers, safety_break=False)
-        except Exception:  # pink.exceptions.NoSolutionFound and solver errors: hold the pose
-            v = None
-        if v is None or not np.all(np.isfinite(v)):
-            qp_failed = True
+        if cfg.backend is IKBackend.FUSED:
+            dq = self._step_fused(tasks, dt)
         else:
-            step = np.clip(v * dt, -self.v_max * dt, self.v_max * dt)
+            dq = self._step_pink(tasks, dt)
+        qp_failed = dq is None
+        if not qp_failed:
+            step = np.clip(dq, -self.v_max * dt, self.v_max * dt)
             q_new = np.clip(self._q + step, self.q_min, self.q_max)  # all joints are 1-DoF: integrate = add
             self._q = q_new
             configuration.update(q_new)
@@ -553,7 +664,7 @@ class UpperBodyIK:
             pos_err[i] = float(np.linalg.norm(T.translation - ch.position))
             cos = (np.trace(ch.rotation.T @ T.rotation) - 1.0) / 2.0
             rot_err[i] = float(np.arccos(min(1.0, max(-1.0, cos))))
-        head_err = (float(data.oMf[self._head_fid].translation[2] - self._head_height_task.target)
+        head_err = (float(data.oMf[self._head_fid].translation[2] - self._head_height_task.target[2])
                     if head_active else float("nan"))
         min_dist = float("inf")
         if self._barrier is not None:
