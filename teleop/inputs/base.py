@@ -93,12 +93,15 @@ class DeviceInfo:
 class RateMeter:
     """Rate [Hz] and age [s] of a stream of sample stamps, for :class:`DeviceInfo`.
 
-    The rate is an exponential moving average of the inverse sample interval,
-    ``r_k = r_{k-1} + alpha (1/dt_k - r_{k-1})``; repeated stamps (the same sample seen
-    twice) are ignored. O(1) and allocation-free per update.
+    The rate is the inverse of a running mean of the sample interval,
+    ``dt_k = dt_{k-1} + a_k (Δt_k - dt_{k-1})`` with ``a_k = max(alpha, 1/k)`` (a plain
+    mean over the first ``1/alpha`` intervals, an exponential average after), and
+    ``rate = 1 / dt``. Averaging intervals rather than inverse intervals keeps one short
+    interval (two samples close together) from inflating the rate. Repeated stamps (the
+    same sample seen twice) are ignored. O(1) and allocation-free per update.
     """
 
-    __slots__ = ("alpha", "last_stamp", "rate_hz", "count")
+    __slots__ = ("alpha", "last_stamp", "rate_hz", "count", "_dt")
 
     def __init__(self, alpha: float = 0.05):
         if not 0.0 < alpha <= 1.0:
@@ -107,6 +110,7 @@ class RateMeter:
         self.last_stamp = -math.inf  # [s] on teleop.clock.now()
         self.rate_hz = 0.0
         self.count = 0
+        self._dt = 0.0  # mean sample interval [s]
 
     def update(self, stamp: float) -> None:
         """Record a sample taken at ``stamp`` [s]."""
@@ -114,8 +118,9 @@ class RateMeter:
         if dt <= 0.0:
             return
         if math.isfinite(dt):
-            inst = 1.0 / dt
-            self.rate_hz = inst if self.count == 1 else self.rate_hz + self.alpha * (inst - self.rate_hz)
+            a = max(self.alpha, 1.0 / self.count)  # count >= 1 here: intervals seen = count
+            self._dt += a * (dt - self._dt)
+            self.rate_hz = 1.0 / self._dt
         self.last_stamp = stamp
         self.count += 1
 

@@ -289,8 +289,9 @@ class OpenXRSource(InputSource):
             raise
         self._status = SourceStatus.RUNNING
         self._lost_reason = ""
-        log.info("OpenXR: %s on %s, devices: %s", self.runtime_name, self.system_name,
-                 ", ".join(f"{d.role}={'present' if d.present else 'absent'}" for d in self._devices))
+        log.info("OpenXR: %s on %s; present: %s; absent: %s", self.runtime_name, self.system_name,
+                 ", ".join(d.role for d in self._devices if d.present) or "nothing",
+                 ", ".join(d.role for d in self._devices if not d.present) or "nothing")
 
     def stop(self) -> None:
         if self._status is SourceStatus.STOPPED:
