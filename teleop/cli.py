@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teleop.demo", "simulated teleop session with the scripted operator; records episodes"),
     "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),
     "dataset": ("recorder.cli", "list, info, validate, recover, delete, merge and export recorded datasets"),
+    "devices": ("teleop.inputs.devices_cli", "list what an input backend sees: devices, roles, tracking, rate"),
+    "serve": ("ui.serve_cli", "session server: REST + WebSocket for status, episode control, profiles, datasets"),
 }
 
 _EPILOG = """examples:
