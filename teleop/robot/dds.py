@@ -50,11 +50,13 @@ log = logging.getLogger(__name__)
 #: DDS domain ids CycloneDDS accepts.
 _DOMAIN_RANGE = (0, 232)
 #: Default PD gains on the wire by group [N m/rad], [N m s/rad]. Arms and wrists follow
-#: Unitree's G1 teleoperation settings; Dex3 gains are the hand's usual position-control values.
+#: Unitree's G1 teleoperation settings. Hands use the simulation's Dex3 gains (Menagerie's
+#: finger model needs kp ~5 to settle within a few degrees); Unitree's Dex3 examples use
+#: kp 1.5, kd 0.2 - set those per joint with DdsConfig.kp / kd on hardware if preferred.
 DEFAULT_WIRE_GAINS: dict[str, tuple[float, float]] = {
     "arm": (80.0, 3.0),
     "wrist": (40.0, 1.5),
-    "hand": (1.5, 0.2),
+    "hand": (5.0, 0.1),
     "legs": (150.0, 2.0),  # only used when no lower-body source commands the legs
     "waist": (300.0, 5.0),
 }
@@ -154,6 +156,7 @@ class DdsConfig:
 # ---------------------------------------------------------------------------------------
 _domain_lock = threading.Lock()
 _joined: tuple[int, str | None] | None = None
+_participant = None
 
 
 def join_domain(domain: int, interface: str | None) -> None:
@@ -183,6 +186,19 @@ def join_domain(domain: int, interface: str | None) -> None:
                 "with `ip link` (use 'lo' for the simulator on this machine)"
             ) from exc
         _joined = (domain, interface)
+
+
+def domain_participant():
+    """This process's CycloneDDS participant on the joined domain (created once, after :func:`join_domain`)."""
+    global _participant
+    from cyclonedds.domain import DomainParticipant
+
+    with _domain_lock:
+        if _joined is None:
+            raise LinkError("no DDS domain joined yet; call join_domain(domain, interface) first")
+        if _participant is None:
+            _participant = DomainParticipant(_joined[0])
+        return _participant
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,33 +278,26 @@ class DdsBackend(RobotBackend):
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
-        from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+        from teleop.robot import dds_wire as wire
 
         c = self.config
         join_domain(c.domain, c.interface)
-        self._lowcmd_codec = codec.LowCmdCodec()
-        self._lowstate_codec = codec.LowStateCodec()
-        self._hand_cmd_codec = {s: codec.HandCmdCodec(s) for s in codec.SIDES}
-        self._hand_state_codec = {s: codec.HandStateCodec(s) for s in codec.SIDES}
+        dp = domain_participant()
+        self._lowcmd_codec = wire.FastLowCmd()
+        self._lowstate_codec = wire.FastLowState()
+        self._hand_cmd_codec = {s: wire.FastHandCmd(s) for s in codec.SIDES}
+        self._hand_state_codec = {s: wire.FastHandState(s) for s in codec.SIDES}
         self._accepting = True
-        sub = ChannelSubscriber(codec.TOPIC_LOWSTATE, codec.LowState_)
-        sub.Init(self._on_lowstate, 0)
-        self._sub["lowstate"] = sub
+        self._sub["lowstate"] = wire.RawReader(dp, codec.TOPIC_LOWSTATE, codec.LowState_, self._on_lowstate)
         for side in codec.SIDES:
-            hs = ChannelSubscriber(codec.TOPIC_HAND_STATE[side], codec.HandState_)
-            hs.Init(lambda msg, s=side: self._on_hand_state(s, msg), 0)
-            self._sub[side] = hs
-        pub = ChannelPublisher(codec.TOPIC_LOWCMD, codec.LowCmd_)
-        pub.Init()
-        self._pub["lowcmd"] = pub
+            self._sub[side] = wire.RawReader(
+                dp, codec.TOPIC_HAND_STATE[side], codec.HandState_, lambda data, s=side: self._on_hand_state(s, data)
+            )
+        self._pub["lowcmd"] = wire.RawWriter(dp, codec.TOPIC_LOWCMD, codec.LowCmd_)
         for side in codec.SIDES:
-            hp = ChannelPublisher(codec.TOPIC_HAND_CMD[side], codec.HandCmd_)
-            hp.Init()
-            self._pub[side] = hp
+            self._pub[side] = wire.RawWriter(dp, codec.TOPIC_HAND_CMD[side], codec.HandCmd_)
         if c.lower_body is LowerBodySource.SIMULATOR:
-            lp = ChannelPublisher(codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_)
-            lp.Init()
-            self._pub["lower_body"] = lp
+            self._pub["lower_body"] = wire.RawWriter(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_)
         if not self._first_state.wait(c.connect_timeout_s):
             self.stop()
             raise LinkError(
@@ -329,7 +338,7 @@ class DdsBackend(RobotBackend):
         self._accepting = False
         for ch in list(self._pub.values()) + list(self._sub.values()):
             try:
-                ch.Close()
+                ch.close()
             except Exception:  # noqa: BLE001 - closing a half-open channel
                 pass
         self._pub.clear()
@@ -337,25 +346,24 @@ class DdsBackend(RobotBackend):
         self._started = False
 
     # ------------------------------------------------------------------ listeners (DDS threads)
-    def _on_lowstate(self, msg) -> None:
+    def _on_lowstate(self, data: bytes) -> None:
         if not self._accepting:
             return
         t = clock.now()
-        if self.config.check_state_crc and not codec.crc_ok(msg):
-            self._stats.bad_crc_states += 1
-            return
         with self._lock:
-            self._lowstate_codec.decode(msg, self._wire)
+            if self._lowstate_codec.decode(data, self._wire, check_crc=self.config.check_state_crc) is None:
+                self._stats.bad_crc_states += 1
+                return
             self._t_state = t
             self._watchdog.on_state(t)
             self._stats.states_received += 1
         self._first_state.set()
 
-    def _on_hand_state(self, side: str, msg) -> None:
+    def _on_hand_state(self, side: str, data: bytes) -> None:
         if not self._accepting:
             return
         with self._lock:
-            self._hand_state_codec[side].decode(msg, self._wire)
+            self._hand_state_codec[side].decode(data, self._wire)
             self._stats.hand_states_received += 1
 
     # ------------------------------------------------------------------ RobotBackend API
@@ -464,12 +472,11 @@ class DdsBackend(RobotBackend):
     def _publish(self, cmd: codec.MotorCommand, hands: bool) -> None:
         with self._lock:
             mode_pr, mode_machine = self._wire.mode_pr, self._wire.mode_machine
-        msg = self._lowcmd_codec.encode(cmd, mode_pr, mode_machine)
-        self._pub["lowcmd"].Write(msg)
+        self._pub["lowcmd"].write(self._lowcmd_codec.encode(cmd, mode_pr, mode_machine))
         self._stats.commands_sent += 1
         if hands:
             for side in codec.SIDES:
-                self._pub[side].Write(self._hand_cmd_codec[side].encode(cmd))
+                self._pub[side].write(self._hand_cmd_codec[side].encode(cmd))
             self._stats.hand_commands_sent += 1
 
     def _run(self) -> None:
@@ -518,7 +525,10 @@ class DdsBackend(RobotBackend):
                             log.error("robot link: %s", exc)
                     if "lower_body" in self._pub and tick % lower_every == 0:
                         seq += 1
-                        self._pub["lower_body"].Write(codec.encode_lower_body(lower_cmd, seq))
+                        try:
+                            self._pub["lower_body"].write(codec.encode_lower_body(lower_cmd, seq).serialize())
+                        except UnsafeCommandError as exc:
+                            log.error("robot link: %s", exc)
                 tick += 1
                 deadline += period
                 late = clock.sleep_until(deadline)

@@ -30,9 +30,10 @@ import numpy as np
 
 from teleop import clock
 from teleop.exceptions import ConfigError
+from teleop.spatial import quat_to_rpy
 from teleop.robot import dds_codec as codec
 from teleop.robot import g1
-from teleop.robot.dds import join_domain
+from teleop.robot.dds import domain_participant, join_domain
 from teleop.robot.lower_body import LOWER_BODY_JOINTS, LowerBodyPolicy, LowerBodyTargets
 
 log = logging.getLogger(__name__)
@@ -142,34 +143,26 @@ class DdsSimServer:
     # ------------------------------------------------------------------ wiring
     def start(self) -> None:
         """Join the DDS domain and open every topic."""
-        from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+        from teleop.robot import dds_wire as wire
 
         c = self.config
         join_domain(c.domain, c.interface)
-        self._lowcmd_codec = codec.LowCmdCodec()
-        self._lowstate_codec = codec.LowStateCodec()
-        self._hand_cmd_codec = {s: codec.HandCmdCodec(s) for s in codec.SIDES}
-        self._hand_state_codec = {s: codec.HandStateCodec(s) for s in codec.SIDES}
+        dp = domain_participant()
+        self._lowcmd_codec = wire.FastLowCmd()
+        self._lowstate_codec = wire.FastLowState()
+        self._hand_cmd_codec = {s: wire.FastHandCmd(s) for s in codec.SIDES}
+        self._hand_state_codec = {s: wire.FastHandState(s) for s in codec.SIDES}
         self._accepting = True
-        for name, topic, typ in (
-            ("lowstate", codec.TOPIC_LOWSTATE, codec.LowState_),
-            ("left", codec.TOPIC_HAND_STATE["left"], codec.HandState_),
-            ("right", codec.TOPIC_HAND_STATE["right"], codec.HandState_),
-        ):
-            pub = ChannelPublisher(topic, typ)
-            pub.Init()
-            self._pub[name] = pub
-            self._channels.append(pub)
-        sub = ChannelSubscriber(codec.TOPIC_LOWCMD, codec.LowCmd_)
-        sub.Init(self._on_lowcmd, 0)
-        self._channels.append(sub)
+        self._pub["lowstate"] = wire.RawWriter(dp, codec.TOPIC_LOWSTATE, codec.LowState_)
         for side in codec.SIDES:
-            hs = ChannelSubscriber(codec.TOPIC_HAND_CMD[side], codec.HandCmd_)
-            hs.Init(lambda msg, s=side: self._on_hand_cmd(s, msg), 0)
-            self._channels.append(hs)
-        lb = ChannelSubscriber(codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_)
-        lb.Init(self._on_lower_body, 0)
-        self._channels.append(lb)
+            self._pub[side] = wire.RawWriter(dp, codec.TOPIC_HAND_STATE[side], codec.HandState_)
+        self._channels.extend(self._pub.values())
+        self._channels.append(wire.RawReader(dp, codec.TOPIC_LOWCMD, codec.LowCmd_, self._on_lowcmd))
+        for side in codec.SIDES:
+            self._channels.append(wire.RawReader(
+                dp, codec.TOPIC_HAND_CMD[side], codec.HandCmd_, lambda data, s=side: self._on_hand_cmd(s, data)
+            ))
+        self._channels.append(wire.RawReader(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_, self._on_lower_body))
         log.info("DDS simulator up: domain %d on %r, %.0f Hz", c.domain, c.interface, c.rate_hz)
 
     def close(self) -> None:
@@ -177,7 +170,7 @@ class DdsSimServer:
         self._accepting = False
         for ch in self._channels:
             try:
-                ch.Close()
+                ch.close()
             except Exception:  # noqa: BLE001 - closing a half-open channel
                 pass
         self._channels.clear()
@@ -185,32 +178,31 @@ class DdsSimServer:
         self.sim.close()
 
     # ------------------------------------------------------------------ listeners
-    def _on_lowcmd(self, msg) -> None:
+    def _on_lowcmd(self, data: bytes) -> None:
         if not self._accepting:
             return
-        if not codec.crc_ok(msg):
-            with self._lock:
-                self.stats.lowcmds_bad_crc += 1
-            return
         with self._lock:
-            self._lowcmd_codec.decode(msg, self._pending)
-            self._pending_crc = int(msg.crc)
+            crc = self._lowcmd_codec.decode(data, self._pending)
+            if crc is None:
+                self.stats.lowcmds_bad_crc += 1
+                return
+            self._pending_crc = crc
             self._dirty = True
             self.stats.lowcmds_received += 1
 
-    def _on_hand_cmd(self, side: str, msg) -> None:
+    def _on_hand_cmd(self, side: str, data: bytes) -> None:
         if not self._accepting:
             return
         with self._lock:
-            self._hand_cmd_codec[side].decode(msg, self._pending)
+            self._hand_cmd_codec[side].decode(data, self._pending)
             self._dirty = True
             self.stats.hand_cmds_received += 1
 
-    def _on_lower_body(self, msg) -> None:
+    def _on_lower_body(self, data: bytes) -> None:
         if not self._accepting:
             return
         try:
-            cmd = codec.decode_lower_body(msg)
+            cmd = codec.decode_lower_body(codec.LowerBodyCmd_.deserialize(data))
         except Exception:  # noqa: BLE001 - a malformed message from someone else's tool
             return
         with self._lock:
@@ -265,14 +257,12 @@ class DdsSimServer:
         w.gyro[:] = s.imu_gyro
         w.acc[:] = s.imu_acc
         w.tick = (w.tick + 1) & 0xFFFFFFFF
-        msg = self._lowstate_codec.msg
-        msg.reserve[0] = self._applied_crc
-        msg.reserve[1] = self.stats.lowcmds_bad_crc & 0xFFFFFFFF
-        self._pub["lowstate"].Write(self._lowstate_codec.encode(w))
+        reserve = (self._applied_crc, self.stats.lowcmds_bad_crc & 0xFFFFFFFF, 0, 0)
+        self._pub["lowstate"].write(self._lowstate_codec.encode(w, rpy=quat_to_rpy(w.quat_wxyz), reserve=reserve))
         self.stats.states_published += 1
         if hands:
             for side in codec.SIDES:
-                self._pub[side].Write(self._hand_state_codec[side].encode(w))
+                self._pub[side].write(self._hand_state_codec[side].encode(w))
 
     def run(self, stop: threading.Event, duration_s: float | None = None, on_second=None) -> SimServerStats:
         """Step and publish in real time until ``stop`` is set (or ``duration_s`` [s] of wall time passed).

@@ -1,0 +1,140 @@
+"""Cross-process: the simulator runs as a DDS robot in its own process; this process drives it
+through :class:`DdsBackend`, exactly as it would drive a G1 (domain 1 on the loopback interface)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("unitree_sdk2py")
+
+from teleop.robot import dds_codec as codec  # noqa: E402
+from teleop.robot import g1  # noqa: E402
+from teleop.robot.backend import LinkStatus  # noqa: E402
+from teleop.robot.dds import DdsBackend, DdsConfig, join_domain  # noqa: E402
+from teleop.robot.exceptions import LinkError  # noqa: E402
+from teleop.robot.watchdog import WatchdogConfig  # noqa: E402
+from tests.robot.dds_sim_process import DOMAIN, INTERFACE, start_sim, stop_sim  # noqa: E402
+
+
+ARM_TARGET = np.array([0.3, 0.25, 0.1, 0.6, 0.2, 0.1, -0.1])  # left arm [rad]
+HAND_TARGET = np.array([0.3, -0.4, -0.5, 0.6, 0.5, 0.6, 0.5])  # right hand [rad], inside the Dex3 ranges
+
+
+def hold(backend: DdsBackend, action: np.ndarray, seconds: float, rate_hz: float = 100.0) -> None:
+    """Send ``action`` like the teleop loop does, for ``seconds`` [s]."""
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        backend.apply_action(action)
+        time.sleep(1.0 / rate_hz)
+
+
+@pytest.fixture(scope="module")
+def link(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("dds") / "sim.log"
+    proc = start_sim(log_path)
+    # a generous state timeout: this test is about tracking, and a loaded CI machine can stall the
+    # simulator process for a few tens of ms (test_dds_watchdog_trip checks the 50 ms watchdog)
+    backend = DdsBackend(DdsConfig(
+        domain=DOMAIN, interface=INTERFACE, connect_timeout_s=60.0,
+        watchdog=WatchdogConfig(state_timeout_s=0.5, command_timeout_s=0.5, damp_after_s=2.0),
+    ))
+    try:
+        backend.start()
+        yield backend, proc
+    finally:
+        backend.stop()
+        stop_sim(proc)
+
+
+def test_joints_track_their_targets_over_dds(link):
+    backend, _ = link
+    emb = g1.load_embodiment()
+    action = emb.default_action()
+    action[g1.ACTION_LEFT_ARM] = ARM_TARGET
+    action[g1.ACTION_RIGHT_HAND] = HAND_TARGET
+    assert backend.link_status is LinkStatus.OK
+    hold(backend, action, 3.0)
+    state = backend.read_state()
+    arm_err_deg = np.degrees(np.abs(state.joint(g1.LEFT_ARM_JOINTS) - ARM_TARGET))
+    hand_err_deg = np.degrees(np.abs(state.joint(g1.RIGHT_HAND_JOINTS) - HAND_TARGET))
+    print(f"left arm error [deg]: {np.round(arm_err_deg, 2)}; right hand error [deg]: {np.round(hand_err_deg, 2)}")
+    assert arm_err_deg.max() < 3.0, arm_err_deg
+    assert hand_err_deg.max() < 3.0, hand_err_deg
+    # the state is fresh and the robot's mode fields were echoed (the simulator reports mode_machine 5)
+    assert time.monotonic() - state.stamp < 0.1
+    stats = backend.stats()
+    assert stats.commands_sent > 500 and stats.states_received > 500
+    assert stats.unsafe_commands_dropped == 0 and stats.bad_crc_states == 0
+
+
+def test_nan_action_never_reaches_the_robot(link):
+    backend, _ = link
+    emb = g1.load_embodiment()
+    good = emb.default_action()
+    good[g1.ACTION_LEFT_ARM] = ARM_TARGET
+    hold(backend, good, 1.0)
+    rejected = backend.stats().actions_rejected
+    bad = good.copy()
+    bad[g1.ACTION_LEFT_ARM] = [np.nan, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    bad_and_far = bad.copy()
+    for _ in range(30):  # 0.3 s of poisoned commands
+        backend.apply_action(bad_and_far)
+        backend.apply_action(np.zeros(35))  # wrong size as well
+        time.sleep(0.01)
+    assert backend.stats().actions_rejected == rejected + 60
+    state = backend.read_state()
+    err_deg = np.degrees(np.abs(state.joint(g1.LEFT_ARM_JOINTS) - ARM_TARGET))
+    assert err_deg.max() < 3.0, err_deg  # the arm kept its last valid target
+    hold(backend, good, 0.3)
+    assert backend.link_status is LinkStatus.OK
+
+
+def test_simulator_ignores_commands_with_a_bad_crc(link):
+    backend, _ = link
+    from teleop.robot.dds import domain_participant
+    from teleop.robot.dds_wire import LowStateWire, RawReader, RawWriter
+
+    join_domain(DOMAIN, INTERFACE)
+    dp = domain_participant()
+    seen: list[int] = []
+    state_wire = LowStateWire()
+    sub = RawReader(dp, codec.TOPIC_LOWSTATE, codec.LowState_, lambda data: seen.append(int(state_wire.decode(data)["reserve"][1])))
+    pub = RawWriter(dp, codec.TOPIC_LOWCMD, codec.LowCmd_)
+    emb = g1.load_embodiment()
+    action = emb.default_action()
+    action[g1.ACTION_LEFT_ARM] = ARM_TARGET
+    backend.damp()  # keep our own stream from overwriting the forged one: damping holds no position
+    try:
+        time.sleep(0.3)
+        q_before = backend.read_state().joint(g1.LEFT_ARM_JOINTS)
+        forged = codec.MotorCommand()
+        forged.q[:] = emb.q_default
+        forged.q[emb.index_of("left_elbow_joint")] = -0.8  # far from where the arm is
+        forged.kp[:] = 80.0
+        msg = codec.LowCmdCodec().encode(forged, 0, 5)
+        msg.crc ^= 0x1  # corrupted in transit
+        n0 = max(seen[-5:]) if seen else 0
+        for _ in range(50):
+            pub.write(msg.serialize())
+            time.sleep(0.002)
+        time.sleep(0.2)
+        q_after = backend.read_state().joint(g1.LEFT_ARM_JOINTS)
+        assert max(seen[-5:]) - n0 >= 45  # the simulator counted them (LowState_.reserve[1])
+        elbow = g1.LEFT_ARM_JOINTS.index("left_elbow_joint")
+        assert abs(q_after[elbow] - (-0.8)) > 0.5  # and did not move the elbow there
+        assert abs(q_after[elbow] - q_before[elbow]) < 0.2
+    finally:
+        sub.close()
+        pub.close()
+        backend.release()
+        hold(backend, action, 1.2)
+    assert backend.link_status is LinkStatus.OK
+
+
+def test_second_domain_in_one_process_is_refused():
+    join_domain(DOMAIN, INTERFACE)
+    with pytest.raises(LinkError, match="one domain per process"):
+        join_domain(0, "eth0")
