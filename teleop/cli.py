@@ -22,6 +22,7 @@ from teleop.exceptions import PsiTeleopError
 #: name -> (module that implements it, one-line summary). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teleop.demo", "simulated teleop session with the scripted operator; records episodes"),
+    "train": ("policies.train_cli", "train the flow-matching action expert on recorded episodes"),
     "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),
     "dataset": ("recorder.cli", "list, info, validate, recover, delete, merge and export recorded datasets"),
     "devices": ("teleop.inputs.devices_cli", "list what an input backend sees: devices, roles, tracking, rate"),

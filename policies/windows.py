@@ -1,0 +1,259 @@
+"""Training windows from recorded episodes: (images, state, instruction) -> action chunk.
+
+A window starts at row t of an episode and holds
+
+    state      s_t                              (32,)   normalised
+    actions    a_t, a_{t+1}, ..., a_{t+H-1}     (H, 36) normalised; rows past the end of the
+                                                         episode (or of the selected segment)
+                                                         repeat its last action
+    images     frame_t of each configured camera (n_cam, 3, h, w) uint8, resized
+    instruction the episode's instruction as hashed word ids (policies.instruction)
+
+Episodes are selected from their annotations (:func:`select_episodes`: finished and not
+deleted, optionally successful only, of given tasks, rows inside segments with given
+labels, inside the ``trim`` range) and split into training and validation sets by episode
+(:func:`split_episodes`), never by row, so validation windows come from unseen episodes.
+States and actions of every selected episode are held in memory (36 floats per row:
+a 50-episode dataset is a few MB); camera frames are decoded on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from policies.config import WindowConfig
+from policies.exceptions import DatasetWindowError
+from policies.instruction import encode_instruction
+from policies.normalization import NormStats
+from teleop.robot import g1
+
+if TYPE_CHECKING:
+    import torch
+
+    from recorder import Dataset, EpisodeInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A contiguous range of rows ``[start, stop)`` of one episode that windows start in."""
+
+    episode_id: str
+    start: int
+    stop: int
+    instruction: str
+    task: str
+
+
+def open_dataset(location: Any) -> "Dataset":
+    """The recorder dataset at ``location`` (path or URL), read only."""
+    from recorder import Dataset
+
+    return Dataset.open(location, read_only=True)
+
+
+def select_episodes(dataset: "Dataset", config: WindowConfig) -> list["EpisodeInfo"]:
+    """Finished, non-deleted episodes that pass the annotation filters of ``config``."""
+    out = []
+    for info in dataset.episodes():
+        if not info.usable or info.n_rows < 2:
+            continue
+        if config.successful_only and info.success is not True:
+            continue
+        if config.tasks and info.task not in config.tasks:
+            continue
+        if config.segment_labels and not any(s.get("label") in config.segment_labels for s in info.segments):
+            continue
+        out.append(info)
+    return out
+
+
+def split_episodes(episode_ids: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Shuffle ``episode_ids`` with ``seed`` and hold out ``round(val_fraction * n)`` of them.
+
+    At least one episode stays in training; with two or more episodes and a non-zero
+    fraction at least one goes to validation.
+    """
+    ids = sorted(episode_ids)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(ids)
+    n_val = int(round(val_fraction * len(ids)))
+    if val_fraction > 0 and len(ids) >= 2:
+        n_val = max(1, n_val)
+    n_val = min(n_val, len(ids) - 1)
+    return sorted(ids[n_val:]), sorted(ids[:n_val])
+
+
+def _spans(info: "EpisodeInfo", time_s: np.ndarray, config: WindowConfig) -> list[Span]:
+    """Row ranges of one episode kept by the trim and segment filters."""
+    keep = np.ones(len(time_s), dtype=bool)
+    trim = info.attrs.get("trim")
+    if trim:
+        keep &= (time_s >= float(trim[0])) & (time_s <= float(trim[1]))
+    if config.segment_labels:
+        in_seg = np.zeros(len(time_s), dtype=bool)
+        for seg in info.segments:
+            if seg.get("label") in config.segment_labels:
+                in_seg |= (time_s >= float(seg["start"])) & (time_s <= float(seg["end"]))
+        keep &= in_seg
+    spans = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))
+    for lo, hi in zip(edges[0::2], edges[1::2]):
+        spans.append(Span(info.episode_id, int(lo), int(hi), info.instruction, info.task))
+    return spans
+
+
+class WindowDataset:
+    """Windows of a set of episodes, ready to batch for the trainer.
+
+    Args:
+        dataset: an open :class:`recorder.Dataset` (or a path to one).
+        episode_ids: the episodes to use (all that pass :func:`select_episodes` when None).
+        config: window settings.
+        stats: normalisation statistics; None computes them from these episodes (do that
+            for the training split and pass the result to the validation split).
+        instruction_buckets: hashed vocabulary size (the model's ``instruction_buckets``).
+    Raises:
+        DatasetWindowError: no window survives the filters, or a stream has the wrong width.
+    """
+
+    def __init__(
+        self,
+        dataset: "Dataset | str | Path",
+        episode_ids: list[str] | None,
+        config: WindowConfig,
+        stats: NormStats | None = None,
+        instruction_buckets: int = 1024,
+    ):
+        self.dataset = dataset if hasattr(dataset, "episodes") else open_dataset(dataset)
+        self.config = config
+        infos = {i.episode_id: i for i in select_episodes(self.dataset, config)}
+        if episode_ids is None:
+            episode_ids = sorted(infos)
+        missing = [e for e in episode_ids if e not in infos]
+        if missing:
+            raise DatasetWindowError(
+                f"episodes {missing[:5]} are not usable under the filters {config}; "
+                "check their status and annotations in the annotation app"
+            )
+        self.episode_ids = list(episode_ids)
+        self._readers: dict[str, Any] = {}
+        self.spans: list[Span] = []
+        states, actions_padded, offsets, lengths, rows_per_span = [], [], [], [], []
+        total = 0
+        H = config.horizon
+        for eid in self.episode_ids:
+            reader = self.dataset.episode(eid)
+            self._readers[eid] = reader
+            state = reader.read("state").astype(np.float32)
+            action = reader.read("action").astype(np.float32)
+            if state.shape[1:] != (g1.STATE_DIM,) or action.shape[1:] != (g1.ACTION_DIM,):
+                raise DatasetWindowError(
+                    f"episode {eid}: state {state.shape} / action {action.shape} do not have the "
+                    f"{g1.STATE_DIM} / {g1.ACTION_DIM} values of DESIGN.md; re-record or export it"
+                )
+            n = min(len(state), len(action))
+            missing_cams = [c for c in config.cameras if c not in reader.cameras]
+            if missing_cams:
+                raise DatasetWindowError(
+                    f"episode {eid} has no camera {missing_cams}; it records {reader.cameras or 'no camera'}. "
+                    "Train state-only (no --camera) or record with that camera"
+                )
+            for span in _spans(infos[eid], reader.time[:n], config):
+                s = state[span.start:span.stop]
+                a = action[span.start:span.stop]
+                pad = np.repeat(a[-1:], H - 1, axis=0)
+                states.append(s)
+                actions_padded.append(np.concatenate([a, pad]))
+                offsets.append(total)
+                lengths.append(len(a))
+                rows_per_span.append(len(a))
+                total += len(a) + H - 1
+                self.spans.append(span)
+        if not self.spans:
+            raise DatasetWindowError(
+                f"no training window in {len(self.episode_ids)} episode(s) under the filters "
+                f"(successful_only={config.successful_only}, tasks={list(config.tasks)}, "
+                f"segments={list(config.segment_labels)}); relax the filters or annotate episodes"
+            )
+        self._states = np.concatenate(states)  # (N, 32) raw
+        self._actions = np.concatenate(actions_padded)  # (sum(T + H - 1), 36) raw
+        self._raw_actions = np.concatenate([a[:n] for a, n in zip(actions_padded, lengths)])
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        self._lengths = np.asarray(lengths, dtype=np.int64)
+        # window w -> (span index, row inside the span)
+        self._span_of = np.repeat(np.arange(len(self.spans)), rows_per_span)
+        self._row_of = np.concatenate([np.arange(n) for n in rows_per_span])
+        self._state_start = np.concatenate([[0], np.cumsum(self._lengths)[:-1]])
+        self.stats = stats or NormStats.compute(self._states, self._raw_actions, config.norm_mode)
+        self._states_n = self.stats.normalize_state(self._states.astype(np.float64)).astype(np.float32)
+        self._actions_n = self.stats.normalize_action(self._actions.astype(np.float64)).astype(np.float32)
+        self.instruction_buckets = instruction_buckets
+        self._instr = {s.instruction: encode_instruction(s.instruction, instruction_buckets) for s in self.spans}
+
+    def __len__(self) -> int:
+        return len(self._span_of)
+
+    @property
+    def instructions(self) -> list[str]:
+        """Distinct instructions of the selected episodes."""
+        return sorted(self._instr)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({s.task for s in self.spans})
+
+    def windows(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows ``index`` as numpy arrays (normalised state and actions, pad mask, word ids)."""
+        index = np.asarray(index, dtype=np.int64)
+        span = self._span_of[index]
+        row = self._row_of[index]
+        H = self.config.horizon
+        first = self._offsets[span] + row
+        chunk = self._actions_n[first[:, None] + np.arange(H)[None, :]]
+        is_real = (row[:, None] + np.arange(H)[None, :]) < self._lengths[span][:, None]
+        state = self._states_n[self._state_start[span] + row]
+        instr = np.stack([self._instr[self.spans[s].instruction] for s in span])
+        return {"state": state, "actions": chunk, "action_is_real": is_real, "instruction_ids": instr}
+
+    def images(self, index: np.ndarray) -> np.ndarray:
+        """(B, n_cam, 3, h, w) uint8 frames of windows ``index`` at ``config.image_size``."""
+        index = np.asarray(index, dtype=np.int64)
+        h, w = self.config.image_size
+        out = np.zeros((len(index), len(self.config.cameras), 3, h, w), dtype=np.uint8)
+        for b, i in enumerate(index):
+            span = self.spans[self._span_of[i]]
+            reader = self._readers[span.episode_id]
+            for c, cam in enumerate(self.config.cameras):
+                out[b, c] = resize_image(reader.frame(cam, span.start + int(self._row_of[i])), (h, w))
+        return out
+
+    def batch(self, index: np.ndarray, device: "torch.device | str" = "cpu") -> dict[str, "torch.Tensor"]:
+        """Windows ``index`` as torch tensors on ``device`` (images only when cameras are configured)."""
+        import torch
+
+        arrays: dict[str, np.ndarray] = self.windows(index)
+        if self.config.cameras:
+            arrays["images"] = self.images(index)
+        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in arrays.items()}
+
+    def __getitem__(self, i: int) -> dict[str, "torch.Tensor"]:
+        return {k: v[0] for k, v in self.batch(np.array([i])).items()}
+
+
+def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (3, h, w) uint8, area-averaged (antialiased bilinear) to ``size`` (h, w) [px]."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = size
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    if x.shape[-2:] != (h, w):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+    return x[0].round().clamp(0, 255).to(torch.uint8).numpy()
