@@ -55,7 +55,7 @@ class HandRetargeterConfig:
     regularization: float = 2e-3  # [1/rad]
     max_iterations: int = 8
     tolerance: float = 1e-4  # [rad]
-    filter: OneEuroConfig | None = field(default_factory=lambda: OneEuroConfig(min_cutoff=3.0, beta=0.3))
+    filter: OneEuroConfig | None = field(default_factory=OneEuroConfig)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.scale) and 0.3 <= self.scale <= 3.0):

@@ -19,15 +19,15 @@ class OneEuroConfig:
         beta: Speed coefficient [Hz per (unit/s)]: the cut-off rises by ``beta * |dx/dt|``,
             so fast motions are followed with little lag.
         d_cutoff: Cut-off of the low-pass on the derivative estimate [Hz].
-        lag_compensation: Add ``tau * dx_hat`` to the output, where ``tau`` is the time
-            constant of the position low-pass: a first-order low-pass lags a ramp by exactly
-            ``tau``, so this removes the lag on constant-velocity motion while the (heavily
-            low-passed) derivative adds almost no noise.
+        lag_compensation: Track a velocity (trend) and predict with it before correcting
+            (Holt's double exponential smoothing with the One-Euro adaptive gain): a ramp
+            then passes with zero lag, so a low cut-off removes jitter without delaying
+            motion. ``False`` gives the classic One-Euro filter.
     """
 
-    min_cutoff: float = 2.0  # [Hz]
-    beta: float = 0.5  # [Hz s/unit]
-    d_cutoff: float = 2.0  # [Hz]
+    min_cutoff: float = 6.0  # [Hz]
+    beta: float = 0.0  # [Hz s/unit]
+    d_cutoff: float = 1.0  # [Hz]
     lag_compensation: bool = True
 
     def __post_init__(self) -> None:
@@ -55,14 +55,20 @@ class OneEuroFilter:
 
     .. math::
 
-        \dot{\hat x}_k &= \dot{\hat x}_{k-1} + \alpha(f_d)\,((x_k - \hat x_{k-1})/\Delta t - \dot{\hat x}_{k-1}) \\
-        f_c &= f_{min} + \beta\,|\dot{\hat x}_k| \\
-        \hat x_k &= \hat x_{k-1} + \alpha(f_c)\,(x_k - \hat x_{k-1}),
-        \quad \alpha(f) = \frac{\Delta t}{\Delta t + 1/(2\pi f)} \\
-        y_k &= \hat x_k + \tau_c\,\dot{\hat x}_k \cdot [\text{lag compensation}],
-        \quad \tau_c = \Delta t\,(1-\alpha(f_c))/\alpha(f_c)
+        \alpha(f) &= \frac{\Delta t}{\Delta t + 1/(2\pi f)}, \qquad
+        f_c = f_{min} + \beta\,|\dot{\hat x}_{k-1}| \\
+        \text{classic:}\quad
+        \hat x_k &= \hat x_{k-1} + \alpha(f_c)\,(x_k - \hat x_{k-1}), \quad
+        \dot{\hat x}_k = \dot{\hat x}_{k-1} + \alpha(f_d)\,((x_k - \hat x_{k-1})/\Delta t - \dot{\hat x}_{k-1}) \\
+        \text{lag-compensated:}\quad
+        \tilde x_k &= \hat x_{k-1} + \dot{\hat x}_{k-1}\Delta t, \quad
+        \hat x_k = \tilde x_k + \alpha(f_c)\,(x_k - \tilde x_k), \quad
+        \dot{\hat x}_k = \dot{\hat x}_{k-1} + \alpha(f_d)\,((\hat x_k - \hat x_{k-1})/\Delta t - \dot{\hat x}_{k-1})
 
-    The output :math:`y_k` is returned. A non-finite sample is ignored (the previous output
+    :math:`\hat x_k` is returned. With lag compensation it is Holt's linear-trend
+    smoothing with the One-Euro gain: zero steady-state lag on a ramp, and white noise
+    attenuated at high frequency like a first-order low-pass at :math:`f_c` (what the
+    third difference, the jerk, sees). A non-finite sample is ignored (the previous output
     is returned again); the first sample, or the first after :meth:`reset`, passes through.
     Arrays are preallocated: :meth:`__call__` allocates only small temporaries.
     """
@@ -75,6 +81,7 @@ class OneEuroFilter:
         self._x_hat = np.zeros(size)
         self._dx_hat = np.zeros(size)
         self._out = np.zeros(size)
+        self._prev = np.zeros(size)
         self._initialized = False
 
     @property
@@ -107,14 +114,20 @@ class OneEuroFilter:
                 self.reset(x)
             return self._out
         cfg = self.config
-        diff = x - self._x_hat
-        self._dx_hat += _alpha(cfg.d_cutoff, dt) * (diff / dt - self._dx_hat)
-        # a = dt / (dt + tau), tau = 1 / (2 pi f_c): then (1 - a) / a * dt = tau
-        tau = 1.0 / (_TWO_PI * (cfg.min_cutoff + cfg.beta * np.abs(self._dx_hat)))
-        self._x_hat += diff * (dt / (dt + tau))
-        if cfg.lag_compensation:
-            np.multiply(self._dx_hat, tau, out=self._out)
-            self._out += self._x_hat
+        a_d = _alpha(cfg.d_cutoff, dt)
+        if cfg.beta > 0.0:
+            tau = 1.0 / (_TWO_PI * (cfg.min_cutoff + cfg.beta * np.abs(self._dx_hat)))
+            a = dt / (dt + tau)
         else:
-            self._out[:] = self._x_hat
+            a = _alpha(cfg.min_cutoff, dt)
+        if cfg.lag_compensation:
+            self._prev[:] = self._x_hat
+            self._x_hat += self._dx_hat * dt  # predict with the trend
+            self._x_hat += a * (x - self._x_hat)  # correct
+            self._dx_hat += a_d * ((self._x_hat - self._prev) / dt - self._dx_hat)
+        else:
+            diff = x - self._x_hat
+            self._dx_hat += a_d * (diff / dt - self._dx_hat)
+            self._x_hat += a * diff
+        self._out[:] = self._x_hat
         return self._out
