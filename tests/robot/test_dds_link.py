@@ -56,6 +56,7 @@ def test_joints_track_their_targets_over_dds(link):
     action[g1.ACTION_LEFT_ARM] = ARM_TARGET
     action[g1.ACTION_RIGHT_HAND] = HAND_TARGET
     assert backend.link_status is LinkStatus.OK
+    t_start = time.monotonic()
     hold(backend, action, 3.0)
     state = backend.read_state()
     arm_err_deg = np.degrees(np.abs(state.joint(g1.LEFT_ARM_JOINTS) - ARM_TARGET))
@@ -63,8 +64,7 @@ def test_joints_track_their_targets_over_dds(link):
     print(f"left arm error [deg]: {np.round(arm_err_deg, 2)}; right hand error [deg]: {np.round(hand_err_deg, 2)}")
     assert arm_err_deg.max() < 3.0, arm_err_deg
     assert hand_err_deg.max() < 3.0, hand_err_deg
-    # the state is fresh and the robot's mode fields were echoed (the simulator reports mode_machine 5)
-    assert time.monotonic() - state.stamp < 0.1
+    assert state.stamp > t_start + 2.0  # measured while commanding, not the state from before
     stats = backend.stats()
     assert stats.commands_sent > 500 and stats.states_received > 500
     assert stats.unsafe_commands_dropped == 0 and stats.bad_crc_states == 0
