@@ -68,8 +68,14 @@ class EpisodeReader:
         self.episode_id = episode_id
         self._arrays: dict[str, Any] = {}
         self._cache = _ChunkCache(cache_bytes)
-        self._attrs = dict(group.attrs)
         self._time: np.ndarray | None = None
+        self._set_attrs(dict(group.attrs))
+
+    def _set_attrs(self, attrs: dict[str, Any]) -> None:
+        self._attrs = attrs
+        self._info = EpisodeInfo.from_attrs(self.episode_id, attrs)
+        self._cameras = dict(attrs.get("cameras", {}))
+        self._layout: dict[str, tuple[Any, int, int]] = {}  # name -> (array, rows readable, rows per chunk)
 
     # ---------------------------------------------------------------- metadata
     @property
@@ -78,7 +84,7 @@ class EpisodeReader:
 
     @property
     def info(self) -> EpisodeInfo:
-        return EpisodeInfo.from_attrs(self.episode_id, self._attrs)
+        return self._info
 
     @property
     def status(self) -> EpisodeStatus:
@@ -87,7 +93,7 @@ class EpisodeReader:
     @property
     def n_rows(self) -> int:
         """Rows of the episode; for one still RECORDING, the rows committed by its last flush."""
-        return self.info.n_rows
+        return self._info.n_rows
 
     @property
     def record_hz(self) -> float:
@@ -95,7 +101,7 @@ class EpisodeReader:
 
     @property
     def cameras(self) -> list[str]:
-        return list(self._attrs.get("cameras", {}))
+        return list(self._cameras)
 
     def streams(self) -> list[str]:
         """Every stored stream (array) name of this episode."""
@@ -147,12 +153,14 @@ class EpisodeReader:
 
         Negative indices count from the end, as for Python slices.
         """
-        arr = self.array(name)
-        n = min(self.n_rows, arr.shape[0])
+        layout = self._layout.get(name)
+        if layout is None:
+            arr = self.array(name)
+            layout = self._layout[name] = (arr, min(self.n_rows, arr.shape[0]), arr.chunks[0])
+        arr, n, rows = layout
         start, stop, _ = slice(start, stop).indices(n)
         if stop <= start:
-            return np.empty((0, *arr.shape[1:]), dtype=arr.dtype if arr.dtype != "variable_length_bytes" else object)
-        rows = arr.chunks[0]
+            return np.empty((0, *arr.shape[1:]), dtype=object if arr.dtype.kind in "OTV" else arr.dtype)
         first, last = start // rows, (stop - 1) // rows
         if first == last:
             chunk = self._chunk(name, arr, first)
@@ -174,7 +182,7 @@ class EpisodeReader:
 
     def frame(self, camera: str, index: int) -> np.ndarray:
         """Decoded frame (H, W, 3) uint8 RGB of row ``index``; zeros if the row has no frame."""
-        if camera not in self.cameras:
+        if camera not in self._cameras:
             raise EpisodeNotFoundError(
                 f"episode {self.episode_id} has no camera '{camera}'; cameras: {', '.join(self.cameras) or 'none'}"
             )
@@ -185,7 +193,7 @@ class EpisodeReader:
     def _decode(self, camera: str, index: int, data: bytes) -> np.ndarray:
         import simplejpeg
 
-        shape = self._attrs["cameras"][camera]
+        shape = self._cameras[camera]
         if not data:
             return np.zeros((shape["height"], shape["width"], 3), np.uint8)
         try:
@@ -197,13 +205,13 @@ class EpisodeReader:
 
     def frames(self, camera: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Decoded frames ``[start, stop)`` of ``camera`` as (N, H, W, 3) uint8."""
-        if camera not in self.cameras:
+        if camera not in self._cameras:
             raise EpisodeNotFoundError(
                 f"episode {self.episode_id} has no camera '{camera}'; cameras: {', '.join(self.cameras) or 'none'}"
             )
         start, stop, _ = slice(start, stop).indices(self.n_rows)
         data = self.read(f"{schema.CAMERAS_GROUP}/{camera}/{schema.JPEG}", start, stop)
-        shape = self._attrs["cameras"][camera]
+        shape = self._cameras[camera]
         out = np.empty((len(data), shape["height"], shape["width"], 3), np.uint8)
         for i, d in enumerate(data):
             out[i] = self._decode(camera, start + i, bytes(d))
@@ -265,10 +273,10 @@ class EpisodeReader:
 
     def _write_attrs(self, changes: dict[str, Any]) -> None:
         try:
-            self._group.attrs.update(changes)
+            self._group.update_attributes(changes)
         except Exception as exc:  # noqa: BLE001
             raise storage_error(exc, f"updating the attributes of {self.episode_id}", self.episode_id) from exc
-        self._attrs = dict(self._group.attrs)
+        self._set_attrs(dict(self._group.attrs))
 
 
 class Dataset:

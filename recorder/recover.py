@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+import numpy as np
+
 from recorder import schema
 from recorder.reader import Dataset
 from recorder.schema import EpisodeStatus
@@ -81,7 +83,12 @@ def recover_episode(dataset: Dataset, episode_id: str, dry_run: bool = False) ->
                                  "discard_reason": result.reason, "recovered_at": now})
         return result
     time_last = float(reader.read(schema.TIME, n - 1, n)[0])
-    cut = max(0, longest - n)
+    cut = 0
+    try:  # rows written after the commit point: later times (never-written rows read as 0.0)
+        beyond = reader.array(schema.TIME)[n:longest] if longest > n else np.empty(0)
+        cut = int(np.sum(beyond > time_last))
+    except Exception:  # noqa: BLE001 - a damaged chunk past the commit point is cut anyway
+        cut = max(0, longest - n)
     if cut:
         reasons.append(f"{cut} rows written after the last commit were cut")
     result = RecoveryResult(episode_id, EpisodeStatus.RECOVERED, n, cut, time_last,

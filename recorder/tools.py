@@ -137,7 +137,7 @@ def merge_datasets(
             dst_prefix = "/".join(p for p in (dst_root, schema.EPISODES_GROUP, eid) if p) + "/"
             try:
                 _copy_prefix(src_store, src_prefix, dst_store, dst_prefix, skip={src_prefix + "zarr.json"})
-                group.attrs.update({
+                group.update_attributes({
                     **info.attrs,
                     "merged_from": {"dataset": describe(src.location), "episode_id": info.episode_id},
                     "merged_at": _now(),

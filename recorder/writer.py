@@ -58,6 +58,8 @@ RESERVED_ATTRS = frozenset(
 #: Log at most one back-pressure warning per this many dropped rows (the count is exact anyway).
 _DROP_LOG_EVERY = 30
 _STOP = -1
+#: Streams grow ahead of the rows by this much recording [s] (fewer metadata writes per flush).
+_GROW_S = 30.0
 #: Write every chunk, even one equal to the fill value, so a missing chunk always means damage.
 _ARRAY_CONFIG = {"write_empty_chunks": True}
 
@@ -173,6 +175,7 @@ class EpisodeWriter:
         self._frames_copied_reuse: set[str] = set()
         # Statistics (writer side).
         self._rows_flushed = 0
+        self._capacity = 0  # rows the stored streams are sized for (>= rows flushed)
         self._n_flushes = 0
         self._last_flush_mono: float | None = None
         self._last_flush_duration_s = 0.0
@@ -347,6 +350,11 @@ class EpisodeWriter:
 
         batch = _Batch(self, max(2, min(self._cfg.queue_size, round(2 * self._cfg.flush_interval_s * self._cfg.record_hz) + 8)))
         flush_dt = self._cfg.flush_interval_s
+        try:  # create the streams now, so the first flush only writes rows
+            batch.arrays = self._create_arrays()
+        except BaseException as exc:  # noqa: BLE001 - reported to the loop via append/finish
+            self._fail(exc, "creating the episode's streams")
+            return
         last_flush = time.perf_counter()
         stop = False
         while not stop:
@@ -361,9 +369,9 @@ class EpisodeWriter:
                 batch.take(slot, simplejpeg)
                 self._free.append(slot)
             due = batch.n and (batch.n >= batch.capacity or time.perf_counter() - last_flush >= flush_dt)
-            if due or (stop and batch.n):
+            if due or stop:
                 try:
-                    self._flush(batch)
+                    self._flush(batch, final=stop)
                 except BaseException as exc:  # noqa: BLE001 - reported to the loop via append/finish
                     self._fail(exc, "flushing rows")
                     return
@@ -385,7 +393,7 @@ class EpisodeWriter:
             if slot != _STOP:
                 self._free.append(slot)
         try:  # best effort: the store may be full; recover works without this note
-            self._group.attrs.update({"error": str(err)})
+            self._group.update_attributes({"error": str(err)})
         except Exception:  # noqa: BLE001
             pass
 
@@ -424,7 +432,7 @@ class EpisodeWriter:
             )
             make(f"{base}/{schema.STAMP}", (), np.float64, StreamKind.STAMP, rows, np.nan)
             make(f"{base}/{schema.VALID}", (), np.bool_, StreamKind.FLAG, rows, False)
-        self._group.attrs.update(
+        self._group.update_attributes(
             {
                 "streams": {k: {"shape": list(a.shape[1:]), "dtype": str(a.dtype)} for k, a in arrays.items()},
                 "cameras": {n: {"height": s[0], "width": s[1]} for n, s in zip(self._cam_names, self._cam_shapes)},
@@ -432,8 +440,12 @@ class EpisodeWriter:
         )
         return arrays
 
-    def _flush(self, batch: "_Batch") -> None:
-        """Write the batch's rows to every stream, then commit them with ``n_rows_flushed``."""
+    def _flush(self, batch: "_Batch", final: bool = False) -> None:
+        """Write the batch's rows to every stream, then commit them with ``n_rows_flushed``.
+
+        Streams grow ahead of the data in steps of ``_GROW_S`` seconds, so most flushes only
+        write chunks; the final flush sizes every stream to exactly the rows written.
+        """
         import asyncio
 
         from zarr.core.sync import sync
@@ -444,18 +456,31 @@ class EpisodeWriter:
         n0, k = self._rows_flushed, batch.n
         n1 = n0 + k
         columns = batch.columns()
+        if final:
+            target: int | None = n1 if n1 != self._capacity else None
+        elif n1 > self._capacity:
+            target = n1 + max(1, round(_GROW_S * self._cfg.record_hz))
+        else:
+            target = None
 
         async def write_one(arr, data) -> None:
             aa = arr._async_array
-            await aa.resize((n1, *aa.shape[1:]))
-            await aa.setitem(slice(n0, n1), data)
+            if target is not None:
+                await aa.resize((target, *aa.shape[1:]), delete_outside_chunks=False)
+            if k:
+                await aa.setitem(slice(n0, n1), data)
 
         async def write_all() -> None:
             await asyncio.gather(*(write_one(batch.arrays[key], data) for key, data in columns.items()))
 
+        if target is None and k == 0:
+            return
         sync(write_all())
-        last_time = float(columns[schema.TIME][-1])
-        self._group.attrs.update({"n_rows_flushed": n1, "last_flush_time": last_time})
+        if target is not None:
+            self._capacity = target
+        if k:
+            last_time = float(columns[schema.TIME][-1])
+            self._group.update_attributes({"n_rows_flushed": n1, "last_flush_time": last_time})
         batch.clear()
         dt = time.perf_counter() - t_start
         with self._lock:
@@ -548,7 +573,7 @@ class EpisodeWriter:
             ),
         }
         try:
-            self._group.attrs.update(attrs)  # the commit: one metadata write
+            self._group.update_attributes(attrs)  # the commit: one metadata write
         except Exception as exc:  # noqa: BLE001
             self._error = storage_error(exc, "finalizing", self.episode_id, n)
             raise self._error from exc
@@ -712,7 +737,7 @@ class DatasetWriter:
                 )
             from teleop.robot import g1
 
-            root.attrs.update(
+            root.update_attributes(
                 {
                     "format": schema.FORMAT,
                     "schema_version": schema.SCHEMA_VERSION,

@@ -1,0 +1,17 @@
+"""``kill -9`` while recording: earlier episodes intact, the interrupted one recoverable."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.recorder.crash_child import run_kill_trials
+
+
+@pytest.mark.slow
+def test_kill_9_during_recording(tmp_path):
+    trials = run_kill_trials(tmp_path / "ds", n_kills=3, seed=7)
+    assert trials.failures == []
+    assert trials.kills == 3
+    assert trials.earlier_total >= 1 and trials.earlier_valid == trials.earlier_total
+    assert trials.interrupted >= 1
+    assert max(trials.loss_s) <= 1.0
