@@ -36,7 +36,7 @@ CAN_RADIUS, CAN_HALF_HEIGHT, CAN_MASS = 0.026, 0.055, 0.12
 #: Basket inner half size [m], wall height [m], wall thickness [m].
 BASKET_HALF, BASKET_WALL_H, BASKET_WALL_T = 0.075, 0.05, 0.006
 #: Box half sizes [m] and mass [kg] for the two-hand lift.
-BOX_HALF, BOX_MASS = (0.08, 0.13, 0.07), 0.25
+BOX_HALF, BOX_MASS = (0.08, 0.13, 0.07), 0.10
 #: Lift success: the box bottom this far above the table top [m].
 LIFT_CLEARANCE = 0.06
 
@@ -61,7 +61,7 @@ class Task(abc.ABC):
     name: TaskName
     instruction: str
     #: Where the table centre stands, in the world frame [m] (x forward of the robot's start).
-    table_x: float = 0.42
+    table_x: float = 0.47
 
     def info(self) -> TaskInfo:
         return TaskInfo(self.name.value, self.instruction)
@@ -149,8 +149,8 @@ class PickPlace(Task):
 
     def reset(self, sim, rng):
         x0 = self.table_x - TABLE_HALF[0]
-        can = np.array([x0 + rng.uniform(0.09, 0.13), rng.uniform(-0.25, -0.19), TABLE_HEIGHT + CAN_HALF_HEIGHT])
-        basket = np.array([x0 + rng.uniform(0.12, 0.15), rng.uniform(-0.05, 0.0), TABLE_HEIGHT])
+        can = np.array([x0 + rng.uniform(0.05, 0.08), rng.uniform(-0.25, -0.19), TABLE_HEIGHT + CAN_HALF_HEIGHT])
+        basket = np.array([x0 + rng.uniform(0.09, 0.11), rng.uniform(-0.05, 0.0), TABLE_HEIGHT])
         _set_free_pose(sim, "can", can)
         _set_free_pose(sim, "basket", basket)
 
@@ -169,11 +169,11 @@ class LiftBox(Task):
         box = spec.worldbody.add_body(name="box", pos=[0.4, 0.0, TABLE_HEIGHT + BOX_HALF[2]])
         box.add_freejoint(name="box_free")
         box.add_geom(name="box_geom", type=_mj().mjtGeom.mjGEOM_BOX, size=list(BOX_HALF), mass=BOX_MASS,
-                     rgba=[0.8, 0.6, 0.2, 1.0], friction=[1.5, 0.02, 0.002], condim=4)
+                     rgba=[0.8, 0.6, 0.2, 1.0], friction=[2.0, 0.02, 0.002], condim=4)
 
     def reset(self, sim, rng):
         x0 = self.table_x - TABLE_HALF[0]
-        pos = np.array([x0 + BOX_HALF[0] + rng.uniform(0.05, 0.09), rng.uniform(-0.03, 0.03), TABLE_HEIGHT + BOX_HALF[2]])
+        pos = np.array([x0 + BOX_HALF[0] + rng.uniform(0.01, 0.03), rng.uniform(-0.02, 0.02), TABLE_HEIGHT + BOX_HALF[2]])
         _set_free_pose(sim, "box", pos, yaw=float(rng.uniform(-0.1, 0.1)))
 
     def success(self, sim):

@@ -1,0 +1,337 @@
+"""The scripted operator: OperatorFrames that perform a task the way a person in a headset would.
+
+It plays a person of the calibration profile's size standing in the stage, wearing a
+headset, wrist and waist trackers, with hand tracking and two controllers. It "sees" the
+scene the way a person does (object and robot positions come from the simulation) and
+plans its own motions in the robot's frame, then produces the poses *its own body* would
+have — through the inverse of the calibration map — so that its demonstrations travel the
+same path as a person's: OperatorFrame → calibration → IK → retargeting → safety → robot.
+
+Like a person watching the robot, it corrects its hand position from what it sees: the
+wrist target is nudged by an integral of the robot's wrist error (gain
+:data:`VISUAL_SERVO_GAIN`, bounded by :data:`VISUAL_SERVO_LIMIT`).
+
+Plans (robot base frame, times from minimum-jerk segments at :data:`HAND_SPEED`):
+
+* ``pick_place`` — press A to engage, raise the right hand, approach the can from its
+  right with the palm facing it, close the hand, lift, carry over the basket, open, retract.
+* ``lift_box`` — both palms to the box sides, squeeze, close the fingers, lift.
+* ``loco_pick_place`` — engage, push the left stick forward until the table is in reach,
+  release it, then ``pick_place``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from teleop.exceptions import ConfigError, InputDeviceError
+from teleop.inputs.base import DeviceInfo, InputKind, InputSource, SourceStatus
+from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side, TrackerRole
+from teleop.robot import g1
+from teleop.spatial import mat_to_pose, rot_z
+
+if TYPE_CHECKING:
+    from calibration.mapping import OperatorToRobot
+    from teleop.robot.sim import MujocoSim
+
+#: Robot-space hand speed of the plans [m/s]: an unhurried person's reach, scaled to the G1.
+HAND_SPEED = 0.18
+#: Visual-servo gain [1/s] and bound [m] of the operator's correction of the robot's wrist error.
+VISUAL_SERVO_GAIN = 1.5
+VISUAL_SERVO_LIMIT = 0.04
+#: Wrist pose relative to the can for a side grasp of the right hand (base frame, x forward) [m]:
+#: the can sits between the palm (+y side of the right wrist frame) and the thumb.
+GRASP_OFFSET = np.array([-0.105, -0.040, 0.005])
+#: Seconds the plan waits after pressing engage (the safety ramp is 2 s).
+ENGAGE_WAIT = 2.4
+
+
+@dataclass
+class _Segment:
+    """A minimum-jerk move of both wrists and the hands over ``duration`` [s]."""
+
+    duration: float
+    left: np.ndarray | None = None  # target wrist position, base frame [m] (None = keep)
+    right: np.ndarray | None = None
+    grip_left: float | None = None  # hand closure 0 (open) .. 1 (closed)
+    grip_right: float | None = None
+    stick_y: float = 0.0  # left thumbstick forward [-1, 1]
+    engage: bool = False  # press the engage button during this segment
+    servo: bool = True  # correct from the robot's measured wrist position
+    until: Callable[[], bool] | None = None  # for walking: keep going until this holds
+
+
+@dataclass(frozen=True)
+class ScriptedConfig:
+    """Settings of the scripted operator.
+
+    Attributes:
+        task: which plan to play (``teleop.robot.tasks.TASK_NAMES``).
+        tracker_noise: standard deviation of white noise on tracked positions [m] (real trackers: ~1-2 mm).
+        seed: noise seed.
+        hand_size: hand size factor of the person (1.0 = 19 cm hand).
+    """
+
+    task: str = "pick_place"
+    tracker_noise: float = 0.0005  # [m]
+    seed: int = 0
+    hand_size: float = 1.0
+
+    def __post_init__(self) -> None:
+        from teleop.robot.tasks import TASK_NAMES
+
+        if self.task not in TASK_NAMES:
+            raise ConfigError(f"unknown task '{self.task}' for the scripted operator; valid tasks: {', '.join(TASK_NAMES)}")
+        if not 0.0 <= self.tracker_noise <= 0.02:
+            raise ConfigError(f"tracker_noise={self.tracker_noise} m must be within 0..0.02 m")
+
+
+class ScriptedOperator(InputSource):
+    """A simulated person performing a task (see the module docstring).
+
+    Args:
+        sim: the simulation it watches (objects, robot base and wrists).
+        mapping: the calibration map of the person it plays (its body size).
+        clock: the loop's clock [s] (simulation time in lock-step, ``teleop.clock.now`` in real time).
+        config: :class:`ScriptedConfig`.
+    """
+
+    kind = InputKind.SCRIPTED
+
+    def __init__(self, sim: "MujocoSim", mapping: "OperatorToRobot", clock: Callable[[], float],
+                 config: ScriptedConfig | None = None):
+        self.sim = sim
+        self.mapping = mapping
+        self.clock = clock
+        self.config = config or ScriptedConfig()
+        self._status = SourceStatus.IDLE
+        self._rng = np.random.default_rng(self.config.seed)
+        self._segments: list[_Segment] = []
+        self._seg_i = 0
+        self._seg_t0 = 0.0
+        self._start: dict[str, np.ndarray | float] = {}
+        self._servo = {"left": np.zeros(3), "right": np.zeros(3)}
+        self._last_t: float | None = None
+        self._rest: dict[str, np.ndarray] = {}
+        self._R_wrist: dict[str, np.ndarray] = {}
+        self._cur = {"left": np.zeros(3), "right": np.zeros(3), "grip_left": 0.0, "grip_right": 0.0}
+        self.finished = False
+
+    # -- InputSource --------------------------------------------------------------------------
+    def start(self) -> None:
+        from ik.human_hand import HumanHandPose  # noqa: F401  (fail early if ik is broken)
+
+        self._plan()
+        self._status = SourceStatus.RUNNING
+
+    def stop(self) -> None:
+        self._status = SourceStatus.STOPPED
+
+    @property
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def devices(self) -> list[DeviceInfo]:
+        names = ("head", "left_wrist", "right_wrist", "waist", "left_hand", "right_hand", "left_controller",
+                 "right_controller")
+        running = self._status is SourceStatus.RUNNING
+        return [DeviceInfo(name=f"scripted/{n}", role=n, tracked=running, valid=running, age_s=0.0,
+                           detail=f"scripted operator, task {self.config.task}") for n in names]
+
+    def poll(self, frame: OperatorFrame) -> bool:
+        if self._status is not SourceStatus.RUNNING:
+            raise InputDeviceError("the scripted operator is not started; call start() first")
+        t = self.clock()
+        dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
+        self._last_t = t
+        self._advance(t, dt)
+        self._fill(frame, t)
+        return True
+
+    # -- planning -----------------------------------------------------------------------------
+    def _robot_wrist(self, side: str) -> np.ndarray:
+        """The robot's measured wrist position in the base frame [m]."""
+        p_world, _ = self.sim.body_pose(g1.WRIST_FRAMES[side])
+        base = self.sim.robot_state()
+        yaw = 2.0 * math.atan2(base.base_quat[3], base.base_quat[0])
+        p = rot_z(-yaw) @ (p_world - np.array([base.base_pos[0], base.base_pos[1], 0.0]))
+        return p
+
+    def _objects_in_base(self) -> dict[str, np.ndarray]:
+        st = self.sim.robot_state()
+        yaw = 2.0 * math.atan2(st.base_quat[3], st.base_quat[0])
+        origin = np.array([st.base_pos[0], st.base_pos[1], 0.0])
+        task = self.sim.task
+        names = task.object_names if task is not None else ()
+        return {n: rot_z(-yaw) @ (self.sim.body_position(n) - origin) for n in names}
+
+    def _plan(self) -> None:
+        for side in g1.SIDES:
+            self._rest[side] = self._robot_wrist(side)
+            self._cur[side] = self._rest[side].copy()
+        # Wrist orientations the person holds: forward, palms facing each other (robot convention).
+        self._R_wrist = {"left": np.eye(3), "right": np.eye(3)}
+        task = self.config.task
+        segs: list[_Segment] = [_Segment(duration=ENGAGE_WAIT, engage=True, servo=False)]
+        if task == "loco_pick_place":
+            from teleop.robot.tasks import LocoPickPlace
+
+            goal_x = LocoPickPlace.walk_distance
+            segs.append(_Segment(duration=0.5, servo=False, stick_y=0.0))
+            segs.append(_Segment(duration=30.0, stick_y=0.7, servo=False,
+                                 until=lambda: self.sim.robot_state().base_pos[0] >= goal_x - 0.02))
+            segs.append(_Segment(duration=1.0, stick_y=0.0, servo=False))
+            self._segments = segs
+            self._deferred_task = "pick_place"
+        else:
+            self._segments = segs
+            self._deferred_task = task
+        self._seg_i = 0
+        self._seg_t0 = self.clock()
+        self._snapshot()
+        if self._deferred_task == task and task != "loco_pick_place":
+            self._segments.extend(self._manipulation_plan(task))
+            self._deferred_task = None
+
+    def _manipulation_plan(self, task: str) -> list[_Segment]:
+        obj = self._objects_in_base()
+        rest_l, rest_r = self._rest["left"], self._rest["right"]
+        segs: list[_Segment] = []
+
+        def move(duration=None, **kw) -> None:
+            segs.append(_Segment(duration=duration or 0.0, **kw))
+
+        if task in ("pick_place", "loco_pick_place"):
+            can, basket = obj["can"], obj["basket"]
+            grasp = can + GRASP_OFFSET
+            ready = np.array([grasp[0] - 0.06, grasp[1] - 0.04, grasp[2] + 0.10])
+            pre = grasp + np.array([-0.05, -0.03, 0.03])
+            carry = basket + np.array([0.0, 0.0, 0.15]) + GRASP_OFFSET
+            move(right=rest_r + np.array([0.0, -0.03, 0.20]), grip_right=0.0, servo=False)
+            move(right=ready)
+            move(right=pre)
+            move(right=grasp)
+            move(duration=1.0, grip_right=1.0, servo=False)
+            move(duration=0.4, servo=False)
+            move(right=grasp + np.array([0.0, 0.0, 0.12]), servo=False)
+            move(right=carry, servo=False)
+            move(duration=0.8, grip_right=0.0, servo=False)
+            move(duration=0.6, servo=False)
+            move(right=carry + np.array([-0.06, -0.08, 0.04]), servo=False)
+            move(right=rest_r + np.array([0.0, -0.03, 0.20]), servo=False)
+        elif task == "lift_box":
+            from teleop.robot.tasks import BOX_HALF
+
+            box = obj["box"]
+            wy = BOX_HALF[1] + 0.045  # palm surface ~4 cm from the wrist centre
+            left = box + np.array([-0.10, wy, 0.0])
+            right = box + np.array([-0.10, -wy, 0.0])
+            move(left=rest_l + [0, 0.03, 0.20], right=rest_r + [0, -0.03, 0.20], grip_left=0.0, grip_right=0.0, servo=False)
+            move(left=left + [0, 0.06, 0.08], right=right + [0, -0.06, 0.08])
+            move(left=left + [0, 0.05, 0], right=right + [0, -0.05, 0])
+            squeeze = 0.05
+            move(left=left - [0, squeeze, 0], right=right + [0, squeeze, 0], servo=False)
+            move(duration=0.8, grip_left=0.6, grip_right=0.6, servo=False)
+            move(left=left - [0, squeeze, -0.11], right=right + [0, squeeze, 0.11], servo=False)
+            move(duration=2.0, servo=False)
+        for s in segs:
+            if s.duration == 0.0:
+                d = 0.0
+                for side in g1.SIDES:
+                    target = getattr(s, side)
+                    if target is not None:
+                        d = max(d, float(np.linalg.norm(target - self._cur_plan_pos(side, segs, s))))
+                s.duration = max(0.6, d / HAND_SPEED)
+        return segs
+
+    def _cur_plan_pos(self, side: str, segs: list[_Segment], upto: _Segment) -> np.ndarray:
+        p = self._rest[side]
+        for s in segs:
+            if s is upto:
+                break
+            if getattr(s, side) is not None:
+                p = getattr(s, side)
+        return p
+
+    def _snapshot(self) -> None:
+        self._start = {
+            "left": self._cur["left"].copy(), "right": self._cur["right"].copy(),
+            "grip_left": self._cur["grip_left"], "grip_right": self._cur["grip_right"],
+        }
+
+    # -- playback ------------------------------------------------------------------------------
+    def _advance(self, t: float, dt: float) -> None:
+        if self._seg_i >= len(self._segments):
+            if getattr(self, "_deferred_task", None):
+                self._segments.extend(self._manipulation_plan(self._deferred_task))
+                self._deferred_task = None
+                self._seg_t0 = t
+                self._snapshot()
+            else:
+                self.finished = True
+                return
+        seg = self._segments[self._seg_i]
+        tau = (t - self._seg_t0) / seg.duration if seg.duration > 0 else 1.0
+        done = tau >= 1.0 if seg.until is None else (seg.until() or tau >= 1.0)
+        s = min(1.0, tau)
+        s = s * s * s * (10.0 - 15.0 * s + 6.0 * s * s)  # minimum jerk
+        for side in g1.SIDES:
+            goal = getattr(seg, side)
+            if goal is not None:
+                self._cur[side] = self._start[side] + s * (goal - self._start[side])
+            grip = getattr(seg, f"grip_{side}")
+            if grip is not None:
+                g0 = self._start[f"grip_{side}"]
+                self._cur[f"grip_{side}"] = g0 + s * (grip - g0)
+            if seg.servo and dt > 0:
+                err = self._cur[side] - self._robot_wrist(side)
+                self._servo[side] = np.clip(self._servo[side] + VISUAL_SERVO_GAIN * dt * err,
+                                            -VISUAL_SERVO_LIMIT, VISUAL_SERVO_LIMIT)
+        if done:
+            self._seg_i += 1
+            self._seg_t0 = t
+            self._snapshot()
+
+    def _fill(self, frame: OperatorFrame, t: float) -> None:
+        from ik.human_hand import HumanHandPose, hand_joints
+
+        m = self.mapping
+        seg = self._segments[min(self._seg_i, len(self._segments) - 1)] if self._segments else None
+        noise = lambda: self._rng.normal(0.0, self.config.tracker_noise, 3)  # noqa: E731
+        frame.stamp = t
+        T = np.eye(4)
+        T[:3, 3] = m.head_base_to_stage(m.head_robot) + noise()
+        T[:3, :3] = m.rotation_to_stage(np.eye(3))
+        mat_to_pose(T, out=frame.head_pose)
+        frame.head_valid = True
+        T_waist = np.eye(4)
+        T_waist[:3, 3] = m.base_to_stage(np.array([0.0, 0.0, g1.DEFAULT_TORSO_HEIGHT + 0.3])) + noise()
+        T_waist[:3, :3] = m.rotation_to_stage(np.eye(3))
+        mat_to_pose(T_waist, out=frame.tracker_pose[TrackerRole.WAIST])
+        frame.tracker_valid[:] = False
+        frame.tracker_valid[TrackerRole.WAIST] = True
+        for side, role, s in (("left", TrackerRole.LEFT_WRIST, Side.LEFT), ("right", TrackerRole.RIGHT_WRIST, Side.RIGHT)):
+            p_base = self._cur[side] + self._servo[side]
+            T_w = np.eye(4)
+            T_w[:3, :3] = m.rotation_to_stage(self._R_wrist[side])
+            T_w[:3, 3] = m.base_to_stage(p_base) + noise()
+            mat_to_pose(T_w, out=frame.tracker_pose[role])
+            frame.tracker_valid[role] = True
+            grip = float(self._cur[f"grip_{side}"])
+            pose = HumanHandPose(curl=np.full(4, 0.05 + 0.9 * grip), thumb_opposition=0.3 + 0.6 * grip,
+                                 thumb_flex=0.2 + 0.6 * grip)
+            frame.hand_joints[s] = hand_joints(side, pose, T_w, size=self.config.hand_size)
+            frame.hand_valid[s] = True
+        frame.controller_valid[:] = True
+        frame.controller_axes[:] = 0.0
+        frame.controller_buttons[:] = False
+        if seg is not None:
+            frame.controller_axes[Side.LEFT, ControllerAxis.THUMBSTICK_Y] = seg.stick_y
+            frame.controller_buttons[Side.RIGHT, ControllerButton.PRIMARY] = seg.engage and self._seg_i == 0 and (
+                t - self._seg_t0 < 0.3)
+        for s in (Side.LEFT, Side.RIGHT):
+            frame.controller_pose[s] = frame.tracker_pose[TrackerRole.LEFT_WRIST if s == Side.LEFT else TrackerRole.RIGHT_WRIST]
