@@ -34,7 +34,7 @@ import numpy as np
 
 from teleop import clock
 from teleop.exceptions import InputDeviceError, MissingExtraError
-from teleop.inputs.base import DeviceInfo, InputKind, InputSource, RateMeter, SourceStatus, mark_all_invalid
+from teleop.inputs.base import DeviceInfo, InputKind, InputSource, SourceStatus, mark_all_invalid
 from teleop.inputs.exceptions import (
     FALLBACK_HINT,
     MissingExtensionError,
@@ -111,8 +111,10 @@ def _import_xr():
 class _Fast:
     """Hot-path OpenXR entry points fetched once per instance, returning plain ``int`` results.
 
-    pyopenxr's wrappers allocate result structs and look extension functions up on every
-    call; the loop calls these ~100 times a second, so they are bound once here.
+    The backend writes results into structs it preallocated (and reads them back as numpy
+    views), so it calls the runtime directly instead of through pyopenxr's wrappers, which
+    allocate a result struct and, for extension functions, look the function up on every
+    call. ``python -m tests.bench inputs`` compares the two.
     """
 
     def __init__(self, xr, instance, timespec_enabled: bool):
@@ -221,20 +223,76 @@ def create_session(xr, instance, system_id, enabled_extensions: frozenset[str], 
 
 @dataclass
 class _Device:
-    """Book-keeping of one located pose source."""
+    """Static description of one pose source (its dynamic state is a row of :class:`_DeviceTable`)."""
 
     name: str  # OpenXR user path
     role: str  # what it fills in the frame
     space: object = None  # xr.Space (None for hands)
     present: bool = True  # the runtime reports it (interaction profile / tracker path)
     profile: str = ""
-    tracked: bool = False
-    valid: bool = False
-    last_tracked: float = -math.inf  # [s] teleop.clock
-    meter: RateMeter | None = None
 
-    def __post_init__(self) -> None:
-        self.meter = RateMeter()
+
+class _DeviceTable:
+    """Tracking state, staleness and rate of every device, updated with array operations.
+
+    Row ``i`` is device ``i``. Per update, for the rows given: ``tracked`` = runtime says
+    valid and tracked; ``last_tracked`` is set where tracked; ``valid`` = pose valid and
+    ``t - last_tracked <= stale_after_s``. The rate is ``1 / mean interval`` of valid samples,
+    with the interval averaged as in :class:`~teleop.inputs.base.RateMeter` (plain mean over
+    the first ``1/alpha`` intervals, exponential after).
+    """
+
+    def __init__(self, n: int, stale_after_s: float, alpha: float = 0.05):
+        self.stale_after_s = stale_after_s
+        self.alpha = alpha
+        self.tracked = np.zeros(n, dtype=bool)
+        self.valid = np.zeros(n, dtype=bool)
+        self.last_tracked = np.full(n, -np.inf)  # [s]
+        self.last_valid = np.full(n, -np.inf)  # [s]
+        self.n_valid = np.zeros(n)
+        self.mean_dt = np.zeros(n)  # [s]
+
+    def update(self, rows: slice, pose_valid: np.ndarray, tracked: np.ndarray, t: float) -> None:
+        self.tracked[rows] = tracked
+        self.last_tracked[rows] = np.where(tracked, t, self.last_tracked[rows])
+        valid = pose_valid & (t - self.last_tracked[rows] <= self.stale_after_s)
+        self.valid[rows] = valid
+        fresh = valid & (t > self.last_valid[rows])
+        if fresh.any():
+            idx = np.arange(len(self.valid))[rows][fresh]
+            seen = idx[self.n_valid[idx] > 0]  # rows with a previous sample: one more interval
+            a = np.maximum(self.alpha, 1.0 / self.n_valid[seen])
+            self.mean_dt[seen] += a * ((t - self.last_valid[seen]) - self.mean_dt[seen])
+            self.last_valid[idx] = t
+            self.n_valid[idx] += 1
+
+    def clear(self) -> None:
+        self.tracked[:] = False
+        self.valid[:] = False
+
+    def rate_hz(self, i: int) -> float:
+        return 1.0 / self.mean_dt[i] if self.n_valid[i] > 1 and self.mean_dt[i] > 0 else 0.0
+
+    def age_s(self, i: int, now: float) -> float:
+        return now - self.last_valid[i] if self.n_valid[i] else math.inf
+
+
+def _element_pointer(array, i: int):
+    """A typed pointer to element ``i`` of a ctypes struct array (what a ctypes prototype accepts)."""
+    element = array._type_
+    return ctypes.cast(ctypes.addressof(array) + i * ctypes.sizeof(element), ctypes.POINTER(element))
+
+
+def _struct_view(array, fields: dict[str, tuple[str, str]]) -> np.ndarray:
+    """A numpy structured view of a ctypes struct array: ``{name: (ctypes field, numpy format)}``."""
+    element = array._type_
+    dtype = np.dtype({
+        "names": list(fields),
+        "formats": [fmt for _, fmt in fields.values()],
+        "offsets": [getattr(element, f).offset for f, _ in fields.values()],
+        "itemsize": ctypes.sizeof(element),
+    })
+    return np.frombuffer(array, dtype=dtype)
 
 
 class OpenXRSource(InputSource):
@@ -319,24 +377,24 @@ class OpenXRSource(InputSource):
 
     def devices(self) -> list[DeviceInfo]:
         now = clock.now()
+        lost = self._status is SourceStatus.LOST
+        table = self._table
         out = []
-        for d in self._devices:
+        for i, d in enumerate(self._devices):
+            tracked, valid = bool(table.tracked[i]) and not lost, bool(table.valid[i]) and not lost
             if not d.present:
-                detail = "not present: pair it and assign its role" if d.name.startswith("/user/vive") or \
-                    d.name.startswith("/user/xr_tracker") else "not connected"
+                tracker = d.name.startswith(("/user/vive", "/user/xr_tracker"))
+                detail = "not present: pair it and assign its role" if tracker else "not connected"
+            elif lost:
+                detail = "session lost"
+            elif not valid:
+                why = (f"stale (no tracked sample for more than {self.config.stale_after_s * 1e3:.0f} ms)"
+                       if np.isfinite(table.last_tracked[i]) else "not tracked")
+                detail = f"{d.profile}; {why}" if d.profile else why
             else:
                 detail = d.profile
-                if self._status is SourceStatus.LOST:
-                    detail = "session lost"
-                elif d.present and not d.valid:
-                    detail = (detail + "; " if detail else "") + (
-                        "stale (no tracked sample for more than "
-                        f"{self.config.stale_after_s * 1e3:.0f} ms)" if math.isfinite(d.last_tracked) else "not tracked")
-            lost = self._status is SourceStatus.LOST
-            out.append(DeviceInfo(
-                name=d.name, role=d.role, tracked=d.tracked and not lost, valid=d.valid and not lost,
-                age_s=d.meter.age(now), rate_hz=d.meter.rate_hz, detail=detail,
-            ))
+            out.append(DeviceInfo(name=d.name, role=d.role, tracked=tracked, valid=valid,
+                                  age_s=table.age_s(i, now), rate_hz=table.rate_hz(i), detail=detail))
         return out
 
     # ---- start-up ----------------------------------------------------------------------
@@ -477,18 +535,38 @@ class OpenXRSource(InputSource):
                 action=tracker_action, subaction_path=path(b.user_path), pose_in_action_space=identity))
             self._devices.append(_Device(b.user_path, b.role.name.lower(), space))
             self._tracker_rows.append(int(b.role))
-        n_poses = len(self._devices)
-        self._p_xr = np.zeros((n_poses, 3))
-        self._q_xr = np.zeros((n_poses, 4))
-        self._pose_stage = np.zeros((n_poses, 7))
-        self._flags = np.zeros(n_poses, dtype=np.uint64)
-        self._location = xr.SpaceLocation()
-        self._location_ref = ctypes.byref(self._location)
+        # one SpaceLocation per located space, read back as one numpy structured array
+        self._n_located = n_loc = len(self._devices)
+        self._locations = (xr.SpaceLocation * n_loc)(*[xr.SpaceLocation() for _ in range(n_loc)])
+        size = ctypes.sizeof(xr.SpaceLocation)
+        self._locate_args = [(d.space, _element_pointer(self._locations, i)) for i, d in enumerate(self._devices)]
+        pose_offset = xr.SpaceLocation.pose.offset
+        self._loc_view = np.frombuffer(self._locations, dtype=np.dtype({
+            "names": ["flags", "q", "p"], "formats": ["<u8", ("<f4", 4), ("<f4", 3)],
+            "offsets": [xr.SpaceLocation._location_flags.offset, pose_offset, pose_offset + 16], "itemsize": size}))
+        self._pose_stage = np.zeros((n_loc, 7))
+        self._tracker_rows = np.array(self._tracker_rows, dtype=int)
+        self._tracker_slice = slice(5, 5 + len(self._tracker_rows))
 
-        # action-state queries, preallocated: (name, side) -> ActionStateGetInfo
-        self._state_f, self._state_b, self._state_v = xr.ActionStateFloat(), xr.ActionStateBoolean(), xr.ActionStateVector2f()
+        # action states: one struct per (action, side), queried in a fixed order, read as arrays
+        n_f, n_b = 2 * len(_FLOAT_ACTIONS), 2 * len(_BOOL_ACTIONS)
+        self._states_f = (xr.ActionStateFloat * n_f)(*[xr.ActionStateFloat() for _ in range(n_f)])
+        self._states_b = (xr.ActionStateBoolean * n_b)(*[xr.ActionStateBoolean() for _ in range(n_b)])
+        self._states_v = (xr.ActionStateVector2f * 2)(*[xr.ActionStateVector2f() for _ in range(2)])
         self._queries = {(name, side): xr.ActionStateGetInfo(action=actions[name], subaction_path=hands[side])
                          for name in list(_FLOAT_ACTIONS) + list(_BOOL_ACTIONS) + ["thumbstick"] for side in (0, 1)}
+        calls = []
+        for states, fn, names in ((self._states_f, self._fast.state_float, _FLOAT_ACTIONS),
+                                  (self._states_b, self._fast.state_bool, _BOOL_ACTIONS),
+                                  (self._states_v, self._fast.state_vec2, ("thumbstick",))):
+            for k, (name, side) in enumerate((n, sd) for n in names for sd in (0, 1)):
+                calls.append((fn, ctypes.byref(self._queries[(name, side)]), _element_pointer(states, k)))
+        self._state_calls = calls
+        self._view_f = _struct_view(self._states_f, {"value": ("current_state", "<f4"), "active": ("is_active", "<u4")})
+        self._view_b = _struct_view(self._states_b, {"value": ("current_state", "<u4"), "active": ("is_active", "<u4")})
+        self._view_v = _struct_view(self._states_v, {"value": ("current_state", ("<f4", 2)), "active": ("is_active", "<u4")})
+        self._float_cols = [int(c) for c in _FLOAT_ACTIONS.values()]
+        self._bool_cols = [int(c) for c in _BOOL_ACTIONS.values()]
         self._sync_info = xr.ActionsSyncInfo(active_action_sets=[xr.ActiveActionSet(self._action_set, xr.NULL_PATH)])
 
         # hands
@@ -499,6 +577,9 @@ class OpenXRSource(InputSource):
                     hand=hand_enum, hand_joint_set=xr.HandJointSetEXT.DEFAULT))
                 self._hands[side] = HandJointLocator(xr, self._instance, tracker)
                 self._devices.append(_Device(f"{HAND_PATHS[side]} (hand tracking)", f"{Side(side).name.lower()}_hand"))
+        self._table = _DeviceTable(len(self._devices), cfg.stale_after_s)
+        self._pose_valid = np.zeros(len(self._devices), dtype=bool)
+        self._pose_tracked = np.zeros(len(self._devices), dtype=bool)
         self._refresh_presence()
 
     def _suggest(self, xr, profile: str, bindings: list) -> None:
@@ -591,92 +672,70 @@ class OpenXRSource(InputSource):
         if result < 0:
             raise xr.check_result(xr.Result(result))
 
-        # poses: one loop over every located space, one vectorised conversion
-        loc = self._location
-        for i, d in enumerate(self._devices):
-            if d.space is None:
-                continue
-            result = fast.locate_space(d.space, self._base, t_xr, self._location_ref)
+        # poses: locate every space into its own struct, then convert them all at once
+        base, locate = self._base, fast.locate_space
+        for space, ref in self._locate_args:
+            result = locate(space, base, t_xr, ref)
             if result < 0:
                 raise xr.check_result(xr.Result(result))
-            flags = loc._location_flags
-            self._flags[i] = flags
-            p, q = loc.pose.position, loc.pose.orientation
-            self._p_xr[i] = (p.x, p.y, p.z)
-            self._q_xr[i] = (q.x, q.y, q.z, q.w)
-        xr_to_stage(self._p_xr, self._q_xr, self._pose_stage)
-        stale = self.config.stale_after_s
-        for i, d in enumerate(self._devices):
-            if d.space is None:
-                continue
-            flags = int(self._flags[i])
-            d.tracked = (flags & _TRACKED) == _TRACKED and (flags & _VALID) == _VALID
-            if d.tracked:
-                d.last_tracked = t_mono
-            d.valid = (flags & _VALID) == _VALID and t_mono - d.last_tracked <= stale
-            if d.valid:
-                d.meter.update(t_mono)
+        view = self._loc_view
+        xr_to_stage(view["p"], view["q"], self._pose_stage)
+        flags = view["flags"]
+        n = self._n_located
+        pose_valid, tracked = self._pose_valid, self._pose_tracked
+        np.equal(flags & _VALID, _VALID, out=pose_valid[:n])
+        np.equal(flags & _TRACKED, _TRACKED, out=tracked[:n])
+        tracked[:n] &= pose_valid[:n]
+        self._locate_hands(frame, t_xr)  # fills rows n, n+1 of pose_valid / tracked
+        self._table.update(slice(None), pose_valid, tracked, t_mono)
+        valid = self._table.valid
+        frame.hand_valid[:] = valid[n:n + 2] if len(valid) >= n + 2 else False
+        pose = self._pose_stage
 
         frame.stamp = t_mono
-        frame.head_valid = self._devices[0].valid
-        frame.head_pose[:] = self._pose_stage[0]
-        for side in (0, 1):
-            grip, aim = self._devices[1 + side], self._devices[3 + side]
-            frame.controller_valid[side] = grip.valid
-            frame.controller_pose[side] = self._pose_stage[1 + side]
-            self.aim_valid[side] = aim.valid
-            self.aim_pose[side] = self._pose_stage[3 + side]
+        frame.head_valid = bool(valid[0])
+        frame.head_pose[:] = pose[0]
+        frame.controller_valid[:] = valid[1:3]
+        frame.controller_pose[:] = pose[1:3]
+        self.aim_valid[:] = valid[3:5]
+        self.aim_pose[:] = pose[3:5]
         frame.tracker_valid[:] = False
-        for k, row in enumerate(self._tracker_rows):
-            i = 5 + k
-            frame.tracker_valid[row] = self._devices[i].valid
-            frame.tracker_pose[row] = self._pose_stage[i]
+        rows = self._tracker_rows
+        if len(rows):
+            frame.tracker_valid[rows] = valid[self._tracker_slice]
+            frame.tracker_pose[rows] = pose[self._tracker_slice]
 
         self._read_inputs(frame)
-        self._locate_hands(frame, t_xr, t_mono)
         new = t_mono > self._last_stamp
         self._last_stamp = t_mono
         return new
 
     def _read_inputs(self, frame: OperatorFrame) -> None:
         xr = self._xr
-        fast, session = self._fast, self._session
-        for side in (0, 1):
-            for name, col in _FLOAT_ACTIONS.items():
-                r = fast.state_float(session, ctypes.byref(self._queries[(name, side)]), ctypes.byref(self._state_f))
-                if r < 0:
-                    raise xr.check_result(xr.Result(r))
-                frame.controller_axes[side, col] = self._state_f.current_state if self._state_f.is_active else 0.0
-            r = fast.state_vec2(session, ctypes.byref(self._queries[("thumbstick", side)]), ctypes.byref(self._state_v))
+        session = self._session
+        for fn, query, state in self._state_calls:
+            r = fn(session, query, state)
             if r < 0:
                 raise xr.check_result(xr.Result(r))
-            active = bool(self._state_v.is_active)
-            frame.controller_axes[side, ControllerAxis.THUMBSTICK_X] = self._state_v.current_state.x if active else 0.0
-            frame.controller_axes[side, ControllerAxis.THUMBSTICK_Y] = self._state_v.current_state.y if active else 0.0
-            for name, col in _BOOL_ACTIONS.items():
-                r = fast.state_bool(session, ctypes.byref(self._queries[(name, side)]), ctypes.byref(self._state_b))
-                if r < 0:
-                    raise xr.check_result(xr.Result(r))
-                frame.controller_buttons[side, col] = bool(self._state_b.is_active and self._state_b.current_state)
+        # rows of the views are (action, side) in _FLOAT_ACTIONS / _BOOL_ACTIONS order, side fastest
+        vf, vb, vv = self._view_f, self._view_b, self._view_v
+        axes = frame.controller_axes
+        axes[:, self._float_cols] = (vf["value"] * (vf["active"] != 0)).reshape(-1, 2).T
+        axes[:, ControllerAxis.THUMBSTICK_X:ControllerAxis.THUMBSTICK_Y + 1] = vv["value"] * (vv["active"] != 0)[:, None]
+        frame.controller_buttons[:, self._bool_cols] = ((vb["value"] != 0) & (vb["active"] != 0)).reshape(-1, 2).T
 
-    def _locate_hands(self, frame: OperatorFrame, t_xr: int, t_mono: float) -> None:
+    def _locate_hands(self, frame: OperatorFrame, t_xr: int) -> None:
+        """Locate both hands' joints into ``frame``; their flags go to rows after the located spaces."""
         xr = self._xr
-        hand_devices = [d for d in self._devices if d.space is None]
         for side, locator in enumerate(self._hands):
             if locator is None:
-                frame.hand_valid[side] = False
                 continue
             result, valid = locator.locate(self._base, t_xr, frame.hand_joints[side], frame.hand_radii[side])
             if result < 0:
                 raise xr.check_result(xr.Result(result))
-            d = hand_devices[side]
-            d.tracked = valid and locator.tracked()
-            if d.tracked:
-                d.last_tracked = t_mono
-            d.valid = valid and t_mono - d.last_tracked <= self.config.stale_after_s
-            if d.valid:
-                d.meter.update(t_mono)
-            frame.hand_valid[side] = d.valid
+            row = self._n_located + side
+            self._pose_valid[row] = valid
+            self._pose_tracked[row] = valid and locator.tracked()
 
     # ---- loss and teardown -------------------------------------------------------------
     def _lose(self, reason: str) -> None:
@@ -684,8 +743,8 @@ class OpenXRSource(InputSource):
             return
         self._lost_reason = f"OpenXR input lost: {reason}. Every device reads invalid until then. {FALLBACK_HINT}"
         log.error("%s", self._lost_reason)
-        for d in self._devices:
-            d.valid = d.tracked = False
+        if hasattr(self, "_table"):
+            self._table.clear()
         self._teardown()
         self._status = SourceStatus.LOST
 

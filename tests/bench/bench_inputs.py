@@ -1,7 +1,7 @@
 """Input latency and rate of the OpenXR backend against the scripted OpenXR runtime.
 
-    python -m tests.bench inputs          # 2000 polls at 100 Hz (~20 s)
-    python -m tests.bench inputs --quick  # 300 polls (~3 s)
+    python -m tests.bench inputs          # 2000 polls at 100 Hz + 2 x 1000 for comparison (~40 s)
+    python -m tests.bench inputs --quick  # 300 + 2 x 150 polls (~6 s)
 
 What is measured, per :meth:`OpenXRSource.poll` at the teleop loop's 100 Hz, with a full rig
 (head, two controllers, three Vive trackers, both hands = 52 joints):
@@ -11,11 +11,11 @@ What is measured, per :meth:`OpenXRSource.poll` at the teleop loop's 100 Hz, wit
 * poll time: wall time of one ``poll`` call [ms];
 * rate: new frames per second delivered to a 100 Hz caller [Hz].
 
-Baseline (same process, same runtime, same spaces and actions): the per-tick work done
-through pyopenxr's generic wrappers (``xr.sync_actions``, ``xr.locate_space``,
-``xr.get_action_state_*``), which allocate result structs and look functions up per call;
-it cannot locate hand joints (pyopenxr's wrapper passes an empty joint array), so it does
-less work than the backend. The runtime is a scripted stand-in, so these figures are the
+Baseline (same process, same runtime, same spaces and actions): the raw per-tick OpenXR
+work done through pyopenxr's generic wrappers (``xr.sync_actions``, ``xr.locate_space``,
+``xr.get_action_state_*``), with no conversion and no frame fill; it cannot locate hand
+joints (pyopenxr's wrapper passes an empty joint array). Compare it with the backend's
+poll with hand tracking off, which does that work plus the conversion and the frame fill. The runtime is a scripted stand-in, so these figures are the
 backend's own overhead, not a headset's motion-to-photon latency.
 """
 
@@ -75,9 +75,11 @@ def run(quick: bool = False) -> dict[str, float]:
     import xr
 
     from teleop.inputs.openxr_backend import OpenXRSource
+    from teleop.inputs.openxr_config import OpenXRConfig
     from tests.inputs.xr_runtime.build import build_runtime, runtime_env
 
     n = 300 if quick else 2000
+    n_cmp = n // 2  # polls of each comparison run, also paced at LOOP_HZ (a tight loop would run cache-warm)
     with tempfile.TemporaryDirectory(prefix="psi_bench_inputs_") as tmp:
         manifest = build_runtime(Path(tmp))
         script = Path(tmp) / "script.txt"
@@ -102,11 +104,24 @@ def run(quick: bool = False) -> dict[str, float]:
                 valid_ok += int(frame.head_valid and frame.hand_valid.all() and frame.tracker_valid.sum() == 3)
                 clock.sleep_until(t0 + (k + 1) / LOOP_HZ)
             elapsed = clock.now() - t0
-            for _ in range(n):
+            t0 = clock.now()
+            for k in range(n_cmp):
                 start = time.perf_counter()
                 _baseline_tick(xr, source)
                 baseline.append(time.perf_counter() - start)
+                clock.sleep_until(t0 + (k + 1) / LOOP_HZ)
             head_rate = next(d.rate_hz for d in source.devices() if d.role == "head")
+            source.stop()
+            # the same rig without hand tracking: the work the baseline does, plus conversion and frame fill
+            source = OpenXRSource(OpenXRConfig(use_hand_tracking=False))
+            source.start()
+            no_hands = []
+            t0 = clock.now()
+            for k in range(n_cmp):
+                start = time.perf_counter()
+                source.poll(frame)
+                no_hands.append(time.perf_counter() - start)
+                clock.sleep_until(t0 + (k + 1) / LOOP_HZ)
         finally:
             source.stop()
             for k, v in saved.items():
@@ -115,13 +130,14 @@ def run(quick: bool = False) -> dict[str, float]:
                 else:
                     os.environ[k] = v
 
-    lat, pt, base = summarize(latency), summarize(poll_time), summarize(baseline)
+    lat, pt, base, nh = summarize(latency), summarize(poll_time), summarize(baseline), summarize(no_hands)
     rate = new_frames / elapsed
     print_table(
         f"OpenXR input, scripted runtime, {n} polls at {LOOP_HZ:.0f} Hz (ms)",
         [
             ("latency: sample → frame", f"{lat['median']:.3f}", f"{lat['p99']:.3f}", f"{lat['max']:.3f}"),
             ("poll() time (backend)", f"{pt['median']:.3f}", f"{pt['p99']:.3f}", f"{pt['max']:.3f}"),
+            ("poll() time, hand tracking off", f"{nh['median']:.3f}", f"{nh['p99']:.3f}", f"{nh['max']:.3f}"),
             ("baseline: pyopenxr wrappers, no hands", f"{base['median']:.3f}", f"{base['p99']:.3f}", f"{base['max']:.3f}"),
         ],
         ("", "median", "p99", "max"),
@@ -131,6 +147,7 @@ def run(quick: bool = False) -> dict[str, float]:
     return {
         "latency_ms_p50": lat["median"], "latency_ms_p99": lat["p99"],
         "poll_ms_p50": pt["median"], "poll_ms_p99": pt["p99"],
+        "poll_no_hands_ms_p50": nh["median"], "poll_no_hands_ms_p99": nh["p99"],
         "baseline_ms_p50": base["median"], "baseline_ms_p99": base["p99"],
         "rate_hz": rate, "head_rate_hz": head_rate, "valid_fraction": valid_ok / n,
     }
