@@ -38,8 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.epilog = EPILOG
     parser.add_argument("--input", dest="input_kind", default=InputKind.OPENXR.value,
-                        choices=[InputKind.OPENXR.value, InputKind.PICO.value, InputKind.SCRIPTED.value],
-                        help="which backend to open (default: openxr)")
+                        choices=[InputKind.OPENXR.value, InputKind.PICO.value],
+                        help="which device backend to open (default: openxr)")
     parser.add_argument("--duration", type=float, default=2.0, metavar="S",
                         help="seconds to sample before listing, for rates and ages (default: 2)")
     parser.add_argument("--tracker", action="append", default=[], metavar="DEVICE=ROLE",
@@ -67,21 +67,19 @@ def _build_source(args: argparse.Namespace) -> InputSource:
             taken = {b.role for b in trackers} | {b.user_path for b in trackers}
             trackers += tuple(b for b in DEFAULT_TRACKERS if b.role not in taken and b.user_path not in taken)
         return make_source(kind, config=OpenXRConfig(trackers=trackers, required_roles=required))
-    if kind is InputKind.PICO:
-        from teleop.inputs.pico import PicoConfig, PicoTrackerBinding, PicoTrackerMode
+    from teleop.inputs.pico import PicoConfig, PicoTrackerBinding, PicoTrackerMode
 
-        bindings = []
-        for text in args.tracker:
-            serial, sep, role = text.partition("=")
-            if not sep:
-                raise PsiTeleopError(f"--tracker '{text}' must look like SERIAL=ROLE, e.g. PC2310ABC=waist")
-            try:
-                bindings.append(PicoTrackerBinding(serial.strip(), TrackerRole.parse(role)))
-            except ValueError as exc:
-                raise PsiTeleopError(str(exc)) from None
-        return make_source(kind, config=PicoConfig(tracker_mode=PicoTrackerMode(args.pico_trackers),
-                                                   trackers=tuple(bindings), required_roles=required))
-    return make_source(kind)
+    bindings = []
+    for text in args.tracker:
+        serial, sep, role = text.partition("=")
+        if not sep:
+            raise PsiTeleopError(f"--tracker '{text}' must look like SERIAL=ROLE, e.g. PC2310ABC=waist")
+        try:
+            bindings.append(PicoTrackerBinding(serial.strip(), TrackerRole.parse(role)))
+        except ValueError as exc:
+            raise PsiTeleopError(str(exc)) from None
+    return make_source(kind, config=PicoConfig(tracker_mode=PicoTrackerMode(args.pico_trackers),
+                                               trackers=tuple(bindings), required_roles=required))
 
 
 def sample_devices(source: InputSource, duration_s: float, progress: bool = True) -> list[DeviceInfo]:

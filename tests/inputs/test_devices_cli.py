@@ -66,3 +66,18 @@ def test_devices_rejects_bad_role_and_duration():
         _run(["--require", "tail"])
     with pytest.raises(PsiTeleopError, match="--duration"):
         _run(["--duration", "0"])
+
+
+def test_devices_builds_the_pico_source_with_serial_mapping():
+    from teleop.inputs.devices_cli import _build_source
+    from teleop.inputs.pico import PicoSource, PicoTrackerMode
+    from teleop.operator_frame import TrackerRole
+
+    args = build_parser("devices").parse_args(
+        ["--input", "pico", "--pico-trackers", "motion_trackers", "--tracker", "PC2310ABC=waist"])
+    source = _build_source(args)
+    assert isinstance(source, PicoSource)
+    assert source.config.tracker_mode is PicoTrackerMode.MOTION_TRACKERS
+    assert source.config.trackers[0].serial == "PC2310ABC" and source.config.trackers[0].role is TrackerRole.WAIST
+    with pytest.raises(PsiTeleopError, match="SERIAL=ROLE"):
+        _build_source(build_parser("devices").parse_args(["--input", "pico", "--tracker", "PC2310ABC"]))
