@@ -563,14 +563,19 @@ class RawWriter:
         self._writer = DataWriter(participant, self._topic)
         self._write = ddspy_write
 
-    def write(self, payload: bytes) -> None:
+    def write(self, payload: bytes) -> bool:
+        """Publish one serialized sample; False (nothing sent) once the writer is closed."""
+        writer = self._writer
+        if writer is None:
+            return False
         if len(payload) % 4:
             payload = payload.ljust((len(payload) + 3) & ~3, b"\0")  # as DataWriter.write pads
-        ret = self._write(self._writer._ref, payload)
+        ret = self._write(writer._ref, payload)
         if ret < 0:
             from cyclonedds.core import DDSException
 
             raise DDSException(ret, f"writing {len(payload)} bytes on {self._topic.name}")
+        return True
 
     def close(self) -> None:
         self._writer = None

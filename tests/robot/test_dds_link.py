@@ -144,3 +144,24 @@ def test_second_domain_in_one_process_is_refused():
     join_domain(DOMAIN, INTERFACE)
     with pytest.raises(LinkError, match="one domain per process"):
         join_domain(0, "eth0")
+
+
+def test_lower_body_command_reaches_the_simulated_base(link):
+    """rt/psi/lower_body (simulator-only): the kinematic base turns to target_yaw, the waist takes torso yaw."""
+    from teleop.spatial import yaw_of
+
+    backend, _ = link
+    action = g1.load_embodiment().default_action()
+    action[g1.ACTION_TARGET_YAW] = 0.5  # [rad]
+    action[g1.ACTION_TORSO_RPY] = [0.0, 0.0, 0.2]  # torso yaw [rad]
+    hold(backend, action, 2.0)  # the base turns at up to 1.5 rad/s
+    state = backend.read_state()
+    heading_err_deg = np.degrees(abs(yaw_of(state.base_quat) - 0.5))
+    waist_err_deg = np.degrees(abs(state.joint(("waist_yaw_joint",))[0] - 0.2))
+    print(f"heading error {heading_err_deg:.2f} deg, waist yaw error {waist_err_deg:.2f} deg")
+    assert heading_err_deg < 1.0
+    assert waist_err_deg < 2.0
+    np.testing.assert_allclose(state.lower_body_cmd, action[g1.ACTION_LOWER_BODY])
+    action[g1.ACTION_TARGET_YAW] = 0.0
+    action[g1.ACTION_TORSO_RPY] = 0.0
+    hold(backend, action, 1.0)
