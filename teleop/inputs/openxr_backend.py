@@ -8,9 +8,9 @@ Data flow of one :meth:`OpenXRSource.poll` (synchronous, on the caller's thread)
     xrLocateSpace(VIEW, grip, aim, tracker spaces; base = STAGE) ──┐
     xrLocateHandJointsEXT (26 joints, preallocated buffer) ────────┴► xr_to_stage ──► OperatorFrame
 
-Poses are located at the current time converted to XrTime (a headless session has no frame
-loop and hence no predicted display time), so ``frame.stamp`` is the time the sample
-describes, on :func:`teleop.clock.now`. The session is headless (``XR_MND_headless``,
+Poses are located at the current time plus ``OpenXRConfig.prediction_s`` (default 0),
+converted to XrTime (a headless session has no frame loop and hence no predicted display
+time), so ``frame.stamp`` is the time the sample describes, on :func:`teleop.clock.now`. The session is headless (``XR_MND_headless``,
 offered by Monado and SteamVR); :func:`create_session` is the single place a graphics
 binding would be chained in for a runtime without it.
 
@@ -667,7 +667,8 @@ class OpenXRSource(InputSource):
         xr = self._xr
         fast = self._fast
         t_mono = clock.now()
-        t_xr = self._time.to_xr(t_mono)
+        t_sample = t_mono + self.config.prediction_s  # the time the located poses describe
+        t_xr = self._time.to_xr(t_sample)
         result = fast.sync_actions(self._session, ctypes.byref(self._sync_info))
         if result < 0:
             raise xr.check_result(xr.Result(result))
@@ -692,7 +693,7 @@ class OpenXRSource(InputSource):
         frame.hand_valid[:] = valid[n:n + 2] if len(valid) >= n + 2 else False
         pose = self._pose_stage
 
-        frame.stamp = t_mono
+        frame.stamp = t_sample
         frame.head_valid = bool(valid[0])
         frame.head_pose[:] = pose[0]
         frame.controller_valid[:] = valid[1:3]
@@ -706,8 +707,8 @@ class OpenXRSource(InputSource):
             frame.tracker_pose[rows] = pose[self._tracker_slice]
 
         self._read_inputs(frame)
-        new = t_mono > self._last_stamp
-        self._last_stamp = t_mono
+        new = t_sample > self._last_stamp
+        self._last_stamp = t_sample
         return new
 
     def _read_inputs(self, frame: OperatorFrame) -> None:

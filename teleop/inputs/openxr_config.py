@@ -135,6 +135,9 @@ class OpenXRConfig:
         reference_space: the space poses are located in (STAGE: floor at z = 0).
         stale_after_s: a device whose last *tracked* sample is older than this is invalid,
             even if the runtime still reports an inferred pose [s].
+        prediction_s: locate poses this far ahead of the poll time (the runtime extrapolates
+            them) to compensate downstream latency; ``frame.stamp`` is then the predicted
+            time. 0 = the poses at the poll time [s].
         ready_timeout_s: how long ``start`` waits for the session to become READY [s].
         application_name: shown by the runtime (SteamVR's app list).
     """
@@ -146,6 +149,7 @@ class OpenXRConfig:
     require_hand_tracking: bool = False
     reference_space: ReferenceSpace = ReferenceSpace.STAGE
     stale_after_s: float = 0.1  # [s]
+    prediction_s: float = 0.0  # [s]
     ready_timeout_s: float = 5.0  # [s]
     application_name: str = "psi-teleop"
 
@@ -154,6 +158,8 @@ class OpenXRConfig:
         object.__setattr__(self, "required_roles", tuple(TrackerRole(r) for r in self.required_roles))
         if not 0.0 < self.stale_after_s <= 5.0:
             raise ConfigError(f"OpenXRConfig.stale_after_s={self.stale_after_s} s is outside (0, 5]; the default is 0.1")
+        if not 0.0 <= self.prediction_s <= 0.1:
+            raise ConfigError(f"OpenXRConfig.prediction_s={self.prediction_s} s is outside [0, 0.1]; 0 disables prediction")
         if not 0.0 < self.ready_timeout_s <= 120.0:
             raise ConfigError(f"OpenXRConfig.ready_timeout_s={self.ready_timeout_s} s is outside (0, 120]")
         if not self.application_name:

@@ -93,8 +93,9 @@ def _deg(a, b) -> float:
 def test_head_controller_tracker_poses_in_stage_frame(rig):
     source = rig()
     frame = OperatorFrame()
+    before = clock.now()
     assert source.poll(frame)
-    assert abs(frame.stamp - clock.now()) < 0.05  # stamp is on our clock, not the runtime's (1000 s apart)
+    assert before <= frame.stamp <= clock.now()  # on our clock, not the runtime's (1000 s apart)
     assert frame.head_valid
     # head: OpenXR (0.1, 1.6, -0.2), turned 90° left about y (up)
     assert _mm(frame.head_pose, [0.2, -0.1, 1.6]) < 0.01
@@ -226,15 +227,19 @@ def test_runtime_loss_mid_session(rig, event, reason):
 
 
 def test_stamps_without_timespec_extension_use_estimated_offset(rig):
-    """Runtime clock is CLOCK_MONOTONIC + 1000 s; the estimate from events must land within 50 ms."""
+    """Runtime clock is CLOCK_MONOTONIC + 1000 s; the estimate from events lands well within 0.5 s.
+
+    (The estimate's error is the delivery delay of the fastest session-state event, normally
+    well under a millisecond; 0.5 s leaves room for a loaded test machine.)
+    """
     source = rig("extensions XR_MND_headless XR_EXT_hand_tracking XR_HTCX_vive_tracker_interaction\n")
     assert "XR_KHR_convert_timespec_time" not in source.extensions
     assert not source._time.exact
     frame = OperatorFrame()
     t0 = clock.now()
     source.poll(frame)
-    assert abs(frame.stamp - t0) < 0.05
-    assert abs(source._time.to_xr(t0) * 1e-9 - (t0 + 1000.0)) < 0.05
+    assert abs(frame.stamp - t0) < 0.5
+    assert abs(source._time.to_xr(t0) * 1e-9 - (t0 + 1000.0)) < 0.5
 
 
 def test_exact_time_conversion_round_trips(rig):
@@ -244,6 +249,16 @@ def test_exact_time_conversion_round_trips(rig):
     t_xr = source._time.to_xr(t)
     assert abs(t_xr - round(t * 1e9) - 1_000_000_000_000) <= 1  # the runtime's documented offset
     assert abs(source._time.to_mono(t_xr) - t) < 1e-6
+
+
+def test_prediction_moves_the_sample_time(rig):
+    source = rig(config=OpenXRConfig(prediction_s=0.05))
+    frame = OperatorFrame()
+    before = clock.now()
+    source.poll(frame)
+    after = clock.now()
+    assert before + 0.05 <= frame.stamp <= after + 0.05  # stamped at the predicted time, on our clock
+    assert frame.head_valid
 
 
 def test_path_based_vive_xr_tracker(xr_script):
