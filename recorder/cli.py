@@ -61,6 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        formatter_class=fmt, epilog=_EPILOG)
     p.add_argument("path")
     p.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    p.add_argument("--force", action="store_true",
+                   help="recover even an episode whose writer looks alive (use only if it is not)")
 
     p = sub.add_parser("delete", help="soft-delete episodes (undo with --undo)", formatter_class=fmt,
                        epilog=_EPILOG)
@@ -209,7 +211,7 @@ def _recover(args) -> int:
     from recorder.recover import recover_dataset
 
     ds = Dataset.open(args.path)
-    results = recover_dataset(ds, dry_run=args.dry_run)
+    results = recover_dataset(ds, dry_run=args.dry_run, force=args.force)
     con = _console()
     if not results:
         con.print("no interrupted episodes: nothing to recover")

@@ -24,7 +24,7 @@ from recorder.exceptions import (
 from recorder.info import EpisodeInfo
 from recorder.schema import EpisodeStatus
 from recorder.store import describe, open_store, storage_error
-from recorder.writer import RESERVED_ATTRS, jsonable, quiet_vlen_warning
+from recorder.writer import RESERVED_ATTRS, jsonable
 
 #: Annotation attributes ``update_attrs`` accepts (anything else not reserved is stored as is).
 ANNOTATION_KEYS = ("segments", "tags", "notes", "success", "trim", "task", "instruction")
@@ -120,8 +120,7 @@ class EpisodeReader:
         arr = self._arrays.get(name)
         if arr is None:
             try:
-                with quiet_vlen_warning():
-                    arr = self._group[name]
+                arr = self._group[name]
             except KeyError:
                 raise EpisodeNotFoundError(
                     f"episode {self.episode_id} has no stream '{name}'; streams: {', '.join(self.streams())}"

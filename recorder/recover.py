@@ -15,12 +15,16 @@ An episode interrupted before its first flush has nothing to keep; it becomes
 from __future__ import annotations
 
 import datetime
+import os
+import socket
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from recorder import schema
 from recorder.reader import Dataset
+from recorder.exceptions import RecorderError
 from recorder.schema import EpisodeStatus
 from recorder.store import storage_error
 from recorder.validate import check_stream_chunks
@@ -46,12 +50,51 @@ class RecoveryResult:
     reason: str
 
 
-def recover_episode(dataset: Dataset, episode_id: str, dry_run: bool = False) -> RecoveryResult | None:
-    """Recover one interrupted episode; None when it is not interrupted."""
+#: An episode whose writer's heartbeat (rewritten every 2 s while open) is younger than this
+#: may still be recording [s].
+LIVE_GUARD_S = 10.0
+
+
+def still_recording(attrs: dict) -> str | None:
+    """Why an episode with status ``recording`` may be live (its writer still running), or None.
+
+    Not live: the writer recorded its own failure, or runs on this host under a process id
+    that no longer exists, or its heartbeat is older than :data:`LIVE_GUARD_S`.
+    """
+    if attrs.get("error"):
+        return None
+    writer = attrs.get("writer") or {}
+    if writer.get("host") == socket.gethostname() and writer.get("pid"):
+        try:
+            os.kill(int(writer["pid"]), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    age = time.time() - float(attrs.get("heartbeat_unix", 0.0) or 0.0)
+    if age < LIVE_GUARD_S:
+        where = f"process {writer.get('pid')} on {writer.get('host', 'another machine')}"
+        return f"its writer, {where}, was alive {age:.1f} s ago"
+    return None
+
+
+def recover_episode(dataset: Dataset, episode_id: str, dry_run: bool = False,
+                    force: bool = False) -> RecoveryResult | None:
+    """Recover one interrupted episode; None when it is not interrupted.
+
+    Raises:
+        RecorderError: the episode may still be recording (its writer is alive); ``force`` overrides.
+    """
     reader = dataset.episode(episode_id)
     attrs = reader.attrs
     if reader.status is not EpisodeStatus.RECORDING:
         return None
+    live = still_recording(attrs)
+    if live and not force:
+        raise RecorderError(
+            f"{episode_id} looks like it is still being recorded ({live}); stop that recording first, "
+            f"or pass --force if its writer is gone"
+        )
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     n = int(attrs.get("n_rows_flushed", 0) or 0)
     streams = reader.streams()
@@ -112,11 +155,11 @@ def recover_episode(dataset: Dataset, episode_id: str, dry_run: bool = False) ->
     return result
 
 
-def recover_dataset(dataset: Dataset, dry_run: bool = False) -> list[RecoveryResult]:
+def recover_dataset(dataset: Dataset, dry_run: bool = False, force: bool = False) -> list[RecoveryResult]:
     """Recover every interrupted episode of ``dataset``; returns what was done to each."""
     results = []
     for info in dataset.episodes(include_deleted=True, status=EpisodeStatus.RECORDING):
-        result = recover_episode(dataset, info.episode_id, dry_run=dry_run)
+        result = recover_episode(dataset, info.episode_id, dry_run=dry_run, force=force)
         if result is not None:
             results.append(result)
     return results

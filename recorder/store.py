@@ -18,10 +18,6 @@ from recorder.exceptions import StorageError, StorageFullError
 if TYPE_CHECKING:
     from zarr.abc.store import Store
 
-#: What the public API accepts as a dataset location.
-StoreLike = "str | Path | Store"
-
-
 def is_url(location: Any) -> bool:
     return isinstance(location, str) and "://" in location
 

@@ -137,11 +137,18 @@ def validate_episode(reader: EpisodeReader, check_frames: bool = True) -> Episod
     report = EpisodeReport(info.episode_id, info.status.value, info.n_rows, info.duration_s)
     attrs = reader.attrs
     if info.status is EpisodeStatus.RECORDING:
-        report.problems.append(
-            f"interrupted while recording ({info.n_rows} rows flushed"
-            + (f"; {attrs['error']}" if attrs.get("error") else "")
-            + "): run `psi-teleop dataset recover PATH` to keep those rows"
-        )
+        from recorder.recover import still_recording
+
+        live = still_recording(attrs)
+        if live:
+            report.problems.append(f"still being recorded ({live}; {info.n_rows} rows so far): validate it "
+                                   f"once the recording has ended")
+        else:
+            report.problems.append(
+                f"interrupted while recording ({info.n_rows} rows flushed"
+                + (f"; {attrs['error']}" if attrs.get("error") else "")
+                + "): run `psi-teleop dataset recover PATH` to keep those rows"
+            )
     elif info.status is EpisodeStatus.DISCARDED:
         report.notes.append(f"discarded ({attrs.get('discard_reason') or 'no reason given'})")
     if info.deleted:

@@ -25,10 +25,11 @@ every stream there and marks the episode ``recovered``.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 import warnings
@@ -51,13 +52,15 @@ log = logging.getLogger(__name__)
 #: Attributes the writer owns; ``extra_attrs`` and annotations cannot override them.
 RESERVED_ATTRS = frozenset(
     {
-        "status", "n_rows", "n_rows_flushed", "last_flush_time", "duration_s", "schema_version",
-        "record_hz", "created_at", "finished_at", "t0_monotonic", "writer_stats", "streams", "cameras",
+        "status", "n_rows", "n_rows_flushed", "last_flush_time", "heartbeat_unix", "duration_s", "schema_version",
+        "record_hz", "created_at", "finished_at", "t0_monotonic", "writer_stats", "streams", "cameras", "writer",
     }
 )
 #: Log at most one back-pressure warning per this many dropped rows (the count is exact anyway).
 _DROP_LOG_EVERY = 30
 _STOP = -1
+#: An open episode rewrites its heartbeat at least this often, rows or not [s].
+_HEARTBEAT_S = 2.0
 #: Streams grow ahead of the rows by this much recording [s] (fewer metadata writes per flush).
 _GROW_S = 30.0
 #: Write every chunk, even one equal to the fill value, so a missing chunk always means damage.
@@ -89,12 +92,6 @@ def jsonable(value: Any) -> Any:
 #: row, readable by zarr-python 3); zarr warns on every use that the dtype has no finished
 #: Zarr v3 spec yet. docs/recorder.md records the decision; silence exactly that warning.
 warnings.filterwarnings("ignore", message=r"The data type \(VariableLengthBytes\(\)\) does not have a Zarr V3")
-
-
-@contextlib.contextmanager
-def quiet_vlen_warning():
-    """Kept for call sites that want to be explicit; the module-level filter does the work."""
-    yield
 
 
 def _utc_now() -> str:
@@ -176,6 +173,7 @@ class EpisodeWriter:
         # Statistics (writer side).
         self._rows_flushed = 0
         self._capacity = 0  # rows the stored streams are sized for (>= rows flushed)
+        self._heartbeat = time.time()  # [s, Unix] last time the attrs said "alive"
         self._n_flushes = 0
         self._last_flush_mono: float | None = None
         self._last_flush_duration_s = 0.0
@@ -366,8 +364,13 @@ class EpisodeWriter:
             if slot == _STOP:
                 stop = True
             elif slot is not None:
-                batch.take(slot, simplejpeg)
-                self._free.append(slot)
+                try:
+                    batch.take(slot, simplejpeg)
+                except BaseException as exc:  # noqa: BLE001 - reported to the loop via append/finish
+                    self._fail(exc, "encoding a row")
+                    return
+                finally:
+                    self._free.append(slot)
             due = batch.n and (batch.n >= batch.capacity or time.perf_counter() - last_flush >= flush_dt)
             if due or stop:
                 try:
@@ -378,6 +381,13 @@ class EpisodeWriter:
                 last_flush = time.perf_counter()
             elif batch.n == 0:
                 last_flush = time.perf_counter()
+            if time.time() - self._heartbeat >= _HEARTBEAT_S and not stop:
+                try:  # an open episode with no rows coming still says its writer is alive
+                    self._group.update_attributes({"heartbeat_unix": time.time()})
+                except BaseException as exc:  # noqa: BLE001
+                    self._fail(exc, "writing the heartbeat")
+                    return
+                self._heartbeat = time.time()
 
     def _fail(self, exc: BaseException, what: str) -> None:
         err = storage_error(exc, what, self.episode_id, self._rows_flushed)
@@ -398,10 +408,6 @@ class EpisodeWriter:
             pass
 
     def _create_arrays(self) -> dict[str, Any]:
-        with quiet_vlen_warning():
-            return self._create_arrays_now()
-
-    def _create_arrays_now(self) -> dict[str, Any]:
         g = self._group
         arrays: dict[str, Any] = {}
         rows, cam_rows = self._cfg.chunk_rows, self._cfg.camera_chunk_rows
@@ -480,7 +486,10 @@ class EpisodeWriter:
             self._capacity = target
         if k:
             last_time = float(columns[schema.TIME][-1])
-            self._group.update_attributes({"n_rows_flushed": n1, "last_flush_time": last_time})
+            self._heartbeat = time.time()
+            self._group.update_attributes(
+                {"n_rows_flushed": n1, "last_flush_time": last_time, "heartbeat_unix": self._heartbeat}
+            )
         batch.clear()
         dt = time.perf_counter() - t_start
         with self._lock:
@@ -814,6 +823,8 @@ class DatasetWriter:
             "created_at": _utc_now(),
             "n_rows_flushed": 0,
             "last_flush_time": 0.0,
+            "writer": {"host": socket.gethostname(), "pid": os.getpid()},
+            "heartbeat_unix": time.time(),
         }
         index = self._next_index()
         for _ in range(100):

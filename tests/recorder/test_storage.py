@@ -40,7 +40,11 @@ def _record_until_failure(ep, maker, max_rows: int = 3000) -> int:
     pytest.fail(f"the store never filled up in {max_rows} rows")
 
 
-def test_full_disk_ends_the_episode_cleanly(tmp_path):
+def test_full_disk_ends_the_episode_cleanly(tmp_path, monkeypatch):
+    import recorder.recover
+
+    # the failed writer stopped its heartbeat; do not wait LIVE_GUARD_S for it to age
+    monkeypatch.setattr(recorder.recover, "LIVE_GUARD_S", 0.0)
     store = FullDiskStore(tmp_path / "ds")
     ds = DatasetWriter(store, camera_shapes={"head": CAM_SHAPE}, flush_interval_s=0.05)
     first = record(ds, 60)

@@ -31,7 +31,8 @@ def _fake_interruption(path, episode_id: str, committed: int) -> int:
     """
     ep = Dataset.open(path).episode(episode_id)
     stored = ep.n_rows
-    ep._write_attrs({"status": "recording", "n_rows_flushed": committed})
+    ep._write_attrs({"status": "recording", "n_rows_flushed": committed,
+                     "writer": {"host": "crashed-host", "pid": 1}, "heartbeat_unix": 0.0})
     for key in ("n_rows", "duration_s"):
         ep._group.attrs.__delitem__(key)
     return stored
@@ -94,10 +95,14 @@ def test_recover_stops_before_a_corrupt_chunk(dataset):
     assert validate_dataset(Dataset.open(dataset)).ok
 
 
-def test_recover_discards_an_episode_with_no_flushed_rows(tmp_path):
+def test_recover_refuses_a_live_episode_and_discards_an_empty_one(tmp_path):
     ds = DatasetWriter(tmp_path / "ds")
-    ds.start_episode(task="t")  # created, then the process "died" before any row
-    (result,) = recover_dataset(Dataset.open(tmp_path / "ds"))
+    ds.start_episode(task="t")  # created; its writer (this process) is alive
+    with pytest.raises(RecorderError, match=r"still being recorded \(its writer, process \d+ on .*, was alive"):
+        recover_dataset(Dataset.open(tmp_path / "ds"))
+    report = validate_dataset(Dataset.open(tmp_path / "ds"))
+    assert "still being recorded" in report.episodes[0].problems[0]
+    (result,) = recover_dataset(Dataset.open(tmp_path / "ds"), force=True)  # as if the process had died
     assert result.status is EpisodeStatus.DISCARDED and result.rows_kept == 0
     assert Dataset.open(tmp_path / "ds").episodes()[0].status is EpisodeStatus.DISCARDED
 
