@@ -314,6 +314,7 @@ class OpenXRSource(InputSource):
         self._session_state = 0
         self._extensions: frozenset[str] = frozenset()
         self._devices: list[_Device] = []
+        self._table = _DeviceTable(0, self.config.stale_after_s)
         self._last_stamp = -math.inf
         self.runtime_name = ""
         self.system_name = ""

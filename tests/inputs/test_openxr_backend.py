@@ -314,6 +314,16 @@ def test_required_tracker_role_missing(xr_script):
     assert "/user/vive_tracker_htcx/role/waist" in info.value.present
 
 
+def test_unstarted_source_is_harmless():
+    source = OpenXRSource()
+    frame = OperatorFrame()
+    frame.head_valid = True
+    assert source.devices() == []
+    assert not source.poll(frame) and not frame.head_valid
+    source.stop()
+    assert source.status is SourceStatus.STOPPED
+
+
 def test_one_source_per_process(rig):
     rig()
     with pytest.raises(InputDeviceError, match="already open"):
