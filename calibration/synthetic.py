@@ -122,39 +122,66 @@ class SyntheticOperator:
     # -- frames -----------------------------------------------------------------------------
     def frame(self, phase: Phase, stamp: float, rng: np.random.Generator, sway: np.ndarray | None = None) -> OperatorFrame:
         """One noisy OperatorFrame of the person holding ``phase`` (``sway``: extra op-frame shift [m])."""
-        f = OperatorFrame(stamp=stamp)
+        return self.frames(phase, np.array([stamp]), rng, None if sway is None else np.asarray(sway)[None])[0]
+
+    def frames(
+        self, phase: Phase, stamps: np.ndarray, rng: np.random.Generator, sway: np.ndarray | None = None
+    ) -> list[OperatorFrame]:
+        """Noisy OperatorFrames at ``stamps`` (N,) [s]; ``sway`` (N, 3) shifts the whole body (op frame) [m]."""
+        n = len(stamps)
         T_so = self._T_stage_op()
-        shift = np.eye(4)
-        if sway is not None:
-            shift[:3, 3] = sway
-        body = {k: T_so @ shift @ v for k, v in self.body_poses_op(phase).items()}
-        f.head_pose[:] = self._noisy(body["head"], rng)
-        f.head_valid = True
+        shift = np.zeros((n, 3)) if sway is None else (T_so[:3, :3] @ np.asarray(sway, dtype=float).T).T
+        body = {k: T_so @ v for k, v in self.body_poses_op(phase).items()}
+        out = [OperatorFrame(stamp=float(t)) for t in stamps]
+        head = self._noisy(body["head"], n, rng, shift)
+        for i, f in enumerate(out):
+            f.head_pose[:] = head[i]
+            f.head_valid = True
         for role in self.roles:
             T_trk = body[role] @ np.linalg.inv(pose_to_mat(np.asarray(self.offsets[role])))
-            if self.dropout and rng.random() < self.dropout:
-                f.tracker_pose[role] = (9.0, -9.0, 9.0, 0.3, 0.3, 0.3, 0.3)  # garbage, flagged invalid
-                continue
-            f.tracker_pose[role] = self._noisy(T_trk, rng)
-            f.tracker_valid[role] = True
+            poses = self._noisy(T_trk, n, rng, shift)
+            drop = rng.random(n) < self.dropout if self.dropout else np.zeros(n, dtype=bool)
+            for i, f in enumerate(out):
+                if drop[i]:
+                    f.tracker_pose[role] = (9.0, -9.0, 9.0, 0.3, 0.3, 0.3, 0.3)  # garbage, flagged invalid
+                else:
+                    f.tracker_pose[role] = poses[i]
+                    f.tracker_valid[role] = True
         if self.hand_tracking and phase in (Phase.HAND_OPEN, Phase.HAND_PINCH):
             gap = self.hand_open if phase is Phase.HAND_OPEN else self.hand_closed
             for side in Side:
                 wrist = body[f"hand_{side.name.lower()}"]
-                f.hand_joints[side, :] = self._noisy(wrist, rng)
+                joints = self._noisy(wrist, n, rng, shift)
+                tips = {}
                 for joint, dy in ((HandJoint.THUMB_TIP, gap / 2), (HandJoint.INDEX_TIP, -gap / 2)):
                     tip = wrist.copy()  # fingers along -z of the OpenXR joint frame
                     tip[:3, 3] = wrist[:3, :3] @ np.array([0.0, dy, -0.15]) + wrist[:3, 3]
-                    tip[:3, 3] += rng.normal(0.0, self.noise_pos / 2, 3)
-                    f.hand_joints[side, joint] = mat_to_pose(tip)
-                f.hand_valid[side] = True
-        return f
+                    tips[joint] = self._noisy(tip, n, rng, shift, pos_scale=0.5)
+                for i, f in enumerate(out):
+                    f.hand_joints[side, :] = joints[i]
+                    for joint, arr in tips.items():
+                        f.hand_joints[side, joint] = arr[i]
+                    f.hand_valid[side] = True
+        return out
 
-    def _noisy(self, T: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        T = T.copy()
-        T[:3, 3] += rng.normal(0.0, self.noise_pos, 3)
-        T[:3, :3] = T[:3, :3] @ rpy_to_mat(np.radians(rng.normal(0.0, self.noise_rot_deg, 3)))
-        return mat_to_pose(T)
+    def _noisy(
+        self, T: np.ndarray, n: int, rng: np.random.Generator, shift: np.ndarray, pos_scale: float = 1.0
+    ) -> np.ndarray:
+        """``n`` pose rows of ``T`` with position noise, body-frame rotation noise and a shift (n, 3)."""
+        base = mat_to_pose(T)
+        out = np.empty((n, 7))
+        out[:, :3] = base[:3] + shift + rng.normal(0.0, self.noise_pos * pos_scale, (n, 3))
+        r = rng.normal(0.0, np.radians(self.noise_rot_deg), (n, 3))  # rotation vectors [rad]
+        ang = np.linalg.norm(r, axis=1)
+        axis = r / np.where(ang > 0, ang, 1.0)[:, None]
+        qn = np.column_stack([np.cos(ang / 2), np.sin(ang / 2)[:, None] * axis])
+        w1, x1, y1, z1 = base[3:7]
+        w2, x2, y2, z2 = qn.T
+        out[:, 3] = w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2
+        out[:, 4] = w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2
+        out[:, 5] = w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2
+        out[:, 6] = w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2
+        return out
 
     def record(
         self,
@@ -165,19 +192,20 @@ class SyntheticOperator:
         moving: dict[Phase, float] | None = None,
         created: str = "2026-01-01T00:00:00",
     ) -> CalibrationRecording:
-        """A recording of the routine; ``moving`` maps a phase to a sway amplitude [m] during its hold."""
+        """A recording of the routine; ``moving`` maps a phase to a sway amplitude [m] (sideways, 1.5 s period)."""
         rng = np.random.default_rng(seed)
         rec = CalibrationRecording(created=created)
         t = 100.0
         for phase in phases:
-            frames = []
+            k = np.arange(int(round(hold_s * rate_hz)))
+            stamps = t + k / rate_hz
             amp = (moving or {}).get(phase, 0.0)
-            for i in range(int(round(hold_s * rate_hz))):
-                sway = np.array([0.0, amp * np.sin(2 * np.pi * i / rate_hz / 1.5), 0.0]) if amp else None
-                frames.append(self.frame(phase, t, rng, sway))
-                t += 1.0 / rate_hz
-            rec.frames[phase] = frames
-            t += 2.0
+            sway = None
+            if amp:
+                sway = np.zeros((len(k), 3))
+                sway[:, 1] = amp * np.sin(2 * np.pi * k / rate_hz / 1.5)
+            rec.frames[phase] = self.frames(phase, stamps, rng, sway)
+            t = float(stamps[-1]) + 2.0
         return rec
 
 
