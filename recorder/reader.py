@@ -179,31 +179,35 @@ class EpisodeReader:
             raise IndexError(f"row {index} is outside episode {self.episode_id} (0..{self.n_rows - 1})")
         return bytes(data[0])
 
-    def frame(self, camera: str, index: int) -> np.ndarray:
-        """Decoded frame (H, W, 3) uint8 RGB of row ``index``; zeros if the row has no frame."""
+    def frame(self, camera: str, index: int, fast: bool = False) -> np.ndarray:
+        """Decoded frame (H, W, 3) uint8 RGB of row ``index``; zeros if the row has no frame.
+
+        ``fast`` uses libjpeg-turbo's fast integer IDCT and upsampling: about a quarter
+        faster, pixels within a few grey levels of the exact decode (what training wants).
+        """
         if camera not in self._cameras:
             raise EpisodeNotFoundError(
                 f"episode {self.episode_id} has no camera '{camera}'; cameras: {', '.join(self.cameras) or 'none'}"
             )
         if index < 0:
             index += self.n_rows
-        return self._decode(camera, index, self.jpeg(camera, index))
+        return self._decode(camera, index, self.jpeg(camera, index), fast)
 
-    def _decode(self, camera: str, index: int, data: bytes) -> np.ndarray:
+    def _decode(self, camera: str, index: int, data: bytes, fast: bool = False) -> np.ndarray:
         import simplejpeg
 
         shape = self._cameras[camera]
         if not data:
             return np.zeros((shape["height"], shape["width"], 3), np.uint8)
         try:
-            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=fast, fastupsample=fast)
         except ValueError as exc:
             raise CorruptDataError(
                 f"episode {self.episode_id}: camera '{camera}' frame {index} is not a valid JPEG ({exc})"
             ) from exc
 
-    def frames(self, camera: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Decoded frames ``[start, stop)`` of ``camera`` as (N, H, W, 3) uint8."""
+    def frames(self, camera: str, start: int = 0, stop: int | None = None, fast: bool = False) -> np.ndarray:
+        """Decoded frames ``[start, stop)`` of ``camera`` as (N, H, W, 3) uint8 (``fast``: see :meth:`frame`)."""
         if camera not in self._cameras:
             raise EpisodeNotFoundError(
                 f"episode {self.episode_id} has no camera '{camera}'; cameras: {', '.join(self.cameras) or 'none'}"
@@ -213,7 +217,7 @@ class EpisodeReader:
         shape = self._cameras[camera]
         out = np.empty((len(data), shape["height"], shape["width"], 3), np.uint8)
         for i, d in enumerate(data):
-            out[i] = self._decode(camera, start + i, bytes(d))
+            out[i] = self._decode(camera, start + i, bytes(d), fast)
         return out
 
     # ---------------------------------------------------------------- annotations

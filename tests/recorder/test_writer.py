@@ -199,3 +199,11 @@ def test_tick_without_robot_or_operator_streams(tmp_path):
     r = Dataset.open(tmp_path / "ds").episode(0)
     assert r.streams() == ["action", "state", "time"] and r.cameras == []
     np.testing.assert_allclose(r.read("state")[:, 5], np.arange(5))
+
+
+def test_fast_decode_stays_close_to_exact(tmp_path):
+    with DatasetWriter(tmp_path / "ds", camera_shapes={"head": CAM_SHAPE}) as ds:
+        record(ds, 5)
+    ep = Dataset.open(tmp_path / "ds").episode(0)
+    exact, fast = ep.frames("head").astype(int), ep.frames("head", fast=True).astype(int)
+    assert np.abs(exact - fast).mean() < 2.0 and np.abs(exact - fast).max() <= 16  # grey levels
