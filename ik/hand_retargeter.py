@@ -89,10 +89,18 @@ def human_hand_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _frame(x: np.ndarray, z: np.ndarray) -> np.ndarray:
-    x = x / np.linalg.norm(x)
+    """Rotation with columns ``x``, ``z × x``, ``z`` (``z`` orthogonalised); all-NaN if degenerate."""
+    nx = float(np.sqrt(x @ x))
+    if not nx > 1e-9:
+        return np.full((3, 3), np.nan)
+    x = x / nx
     z = z - (z @ x) * x
-    z = z / np.linalg.norm(z)
-    return np.column_stack([x, np.cross(z, x), z])
+    nz = float(np.sqrt(z @ z))
+    if not nz > 1e-9:
+        return np.full((3, 3), np.nan)
+    z = z / nz
+    y = np.array([z[1] * x[2] - z[2] * x[1], z[2] * x[0] - z[0] * x[2], z[0] * x[1] - z[1] * x[0]])
+    return np.column_stack([x, y, z])
 
 
 class HandRetargeter:

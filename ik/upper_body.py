@@ -70,6 +70,12 @@ class UpperBodyIKConfig:
         waist_orientation_cost: Torso orientation weight from the waist tracker [cost/rad].
         elbow_position_cost: Elbow hint weight [cost/m] (hints only: keep it well below the wrists).
         posture_cost: Regularisation toward ``posture`` [cost/rad] (and [cost/m] on the height).
+        torso_posture_cost: Regularisation of the pelvis height and waist toward upright at
+            the default height: without head or waist targets the torso stays put instead of
+            serving as two extra arm joints (a head target moves it at will).
+        posture_gain: Fraction of the posture error corrected per tick, in (0, 1]: in the null
+            space of the other tasks (elbow swivel, an inactive wrist) the pose drifts back to
+            the natural one gently instead of at full joint speed.
         damping: Tikhonov damping of the QP [cost²/rad²], keeps singular poses well-posed.
         lm_damping: Levenberg–Marquardt damping of the frame tasks (unitless): large errors
             (unreachable targets) are approached more softly.
@@ -93,10 +99,12 @@ class UpperBodyIKConfig:
     wrist_position_cost: float = 1.0  # [cost/m]
     wrist_orientation_cost: float = 0.2  # [cost/rad]
     head_height_cost: float = 0.5  # [cost/m]
-    head_orientation_cost: float = 0.05  # [cost/rad]
-    waist_orientation_cost: float = 0.05  # [cost/rad]
+    head_orientation_cost: float = 0.2  # [cost/rad]
+    waist_orientation_cost: float = 0.2  # [cost/rad]
     elbow_position_cost: float = 0.02  # [cost/m]
     posture_cost: float = 1e-3  # [cost/rad]
+    posture_gain: float = 0.05
+    torso_posture_cost: float = 0.02  # [cost/rad], [cost/m]
     damping: float = 1e-8  # [cost²/rad²]
     lm_damping: float = 1e-2
     posture_arm_q: tuple[float, ...] | None = None  # (14,) [rad]
@@ -112,11 +120,14 @@ class UpperBodyIKConfig:
 
     def __post_init__(self) -> None:
         for name in ("wrist_position_cost", "wrist_orientation_cost", "head_height_cost", "head_orientation_cost",
-                     "waist_orientation_cost", "elbow_position_cost", "posture_cost", "damping", "lm_damping",
+                     "waist_orientation_cost", "elbow_position_cost", "posture_cost", "torso_posture_cost",
+                     "damping", "lm_damping",
                      "collision_margin"):
             _positive(name, getattr(self, name))
         _positive("collision_gain", self.collision_gain, allow_zero=False)
         _positive("max_target_jump", self.max_target_jump, allow_zero=False)
+        if not 0.0 < self.posture_gain <= 1.0:
+            raise IKConfigError(f"UpperBodyIKConfig.posture_gain must be in (0, 1], got {self.posture_gain!r}")
         if not 0.0 < self.config_limit_gain <= 1.0:
             raise IKConfigError(f"UpperBodyIKConfig.config_limit_gain must be in (0, 1], got {self.config_limit_gain!r}")
         if self.teleport_hold_ticks < 0:
@@ -320,7 +331,7 @@ class UpperBodyIK:
             + \| w_{ho} (J^{rot}_{head} \Delta q + e^{rot}_{head}) \|^2 \\
           & + \| w_{t} (J^{rot}_{torso} \Delta q + e^{rot}_{torso}) \|^2
             + \sum_s \| w_e (J^{lin}_{e_s} \Delta q + e_{e_s}) \|^2
-            + w_p^2 \| \Delta q + q - q_{posture} \|^2 + \mu \|\Delta q\|^2 \\
+            + w_p^2 \| \Delta q + \alpha_p (q - q_{posture}) \|^2 + \mu \|\Delta q\|^2 \\
         \text{s.t.}\; & q_{min} \ominus q \le \Delta q \le q_{max} \ominus q \;\text{(scaled by pink's gain)},
             \quad |\Delta q| \le v_{max} \Delta t, \\
           & J_{h_j} \Delta q / \Delta t \ge -\gamma\, h_j(q) \quad \text{(capsule barriers)}
@@ -380,7 +391,10 @@ class UpperBodyIK:
                                                    lm_damping=cfg.lm_damping)
         self._head_rot_task = FrameTask(HEAD_FRAME, position_cost=0.0, orientation_cost=cfg.head_orientation_cost)
         self._waist_task = FrameTask(g1.TORSO_FRAME, position_cost=0.0, orientation_cost=cfg.waist_orientation_cost)
-        self._posture_task = PostureTask(cost=cfg.posture_cost)
+        posture_cost = np.full(self.model.nv, cfg.posture_cost)
+        posture_cost[0:4] = max(cfg.posture_cost, cfg.torso_posture_cost)
+        self._posture_cost = posture_cost
+        self._posture_task = PostureTask(cost=posture_cost, gain=cfg.posture_gain)
         self._posture_task.set_target(self.q_posture)
         self._limits = [ConfigurationLimit(self.model, config_limit_gain=cfg.config_limit_gain),
                         VelocityLimit(self.model)]
@@ -479,6 +493,31 @@ class UpperBodyIK:
         return {f"{a}/{b}": float(x) for (a, b), x in zip(COLLISION_PAIRS, d)}
 
     # ------------------------------------------------------------------ QP
+    def _backtrack_collision(self, q_new: np.ndarray) -> np.ndarray:
+        """Shorten a step that the linearised barrier let through into a capsule margin.
+
+        The segment–segment distance is strongly non-linear when capsules cross, so a step
+        allowed by the first-order barrier can end inside the margin. Accept ``q + s Δq``
+        with the largest ``s`` in (1, 1/2, 1/4, 1/8, 0) such that no pair ends below
+        ``min(h_before, 0) - 1 mm``; ``configuration`` is left at the accepted pose.
+        """
+        barrier = self._barrier
+        h_before = barrier.margins.copy()
+        active = barrier.active.copy()
+        floor = np.minimum(h_before[active], 0.0) - 1e-3
+        q = self._q
+        step = q_new - q
+        configuration = self._configuration
+        for scale in (1.0, 0.5, 0.25, 0.125):
+            candidate = q + scale * step
+            if scale != 1.0:
+                configuration.update(candidate)
+            barrier.update(configuration)
+            if np.all(barrier.margins[active] >= floor):
+                return candidate
+        configuration.update(q)
+        return q.copy()
+
     def _step_pink(self, tasks: list, dt: float) -> np.ndarray | None:
         """Δq from :func:`pink.solve_ik` (reference path); ``None`` if the QP fails."""
         barriers = [self._barrier] if self._barrier is not None else []
@@ -493,7 +532,8 @@ class UpperBodyIK:
     def _step_fused(self, tasks: list, dt: float) -> np.ndarray | None:
         """Δq of the same QP as :meth:`_step_pink`, assembled in one pass and solved by daqp.
 
-        ``None`` if the QP fails with and without the barrier rows.
+        If the barrier rows make the QP infeasible, they are relaxed to "no pair gets closer"
+        (always feasible: Δq = 0 satisfies it); ``None`` only if daqp still fails.
         """
         import daqp
         from pink.tasks import PostureTask
@@ -504,10 +544,10 @@ class UpperBodyIK:
         A, b = self._A, self._b
         m = 0
         mu = cfg.damping
-        posture_w2 = 0.0
+        posture_w2 = None
         for task in tasks:
             if isinstance(task, PostureTask):
-                posture_w2 = cfg.posture_cost ** 2
+                posture_w2 = self._posture_cost ** 2
                 continue
             is_frame, w, rows, fid = self._task_spec[id(task)]
             if is_frame:
@@ -529,10 +569,11 @@ class UpperBodyIK:
             m += k
         Am = A[:m]
         H = Am.T @ Am
-        H[self._diag] += mu + posture_w2
+        H[self._diag] += mu
         f = -(Am.T @ b[:m])
-        if posture_w2 > 0.0:
-            f += posture_w2 * (q - self.q_posture)
+        if posture_w2 is not None:
+            H[self._diag] += posture_w2
+            f += (posture_w2 * cfg.posture_gain) * (q - self.q_posture)
         g = cfg.config_limit_gain
         vdt = self.v_max * dt
         ub = np.minimum(g * (self.q_max - q), vdt)
@@ -543,10 +584,17 @@ class UpperBodyIK:
             Ab = self._barrier.jacobian[act]
             bl = -self._barrier.gain[act] * self._barrier.margins[act] * dt
             nb = Ab.shape[0]
-            x, _, flag, _ = daqp.solve(H, f, Ab, np.concatenate([ub, np.full(nb, 1e30)]), np.concatenate([lb, bl]),
-                                       np.zeros(model.nv + nb, dtype=np.int32))
+            upper = np.concatenate([ub, np.full(nb, 1e30)])
+            sense = np.zeros(model.nv + nb, dtype=np.int32)
+            x, _, flag, _ = daqp.solve(H, f, Ab, upper, np.concatenate([lb, bl]), sense)
             if flag > 0 and np.all(np.isfinite(x)):
                 return x
+            # Infeasible (a pair already inside its margin and the bounds forbid backing out at
+            # rate gamma): ask only "no closer than now", which dq = 0 always satisfies.
+            x, _, flag, _ = daqp.solve(H, f, Ab, upper, np.concatenate([lb, np.minimum(bl, 0.0)]), sense)
+            if flag > 0 and np.all(np.isfinite(x)):
+                return x
+            return None
         x, _, flag, _ = daqp.solve(H, f, self._no_rows, ub, lb, self._sense)
         if flag > 0 and np.all(np.isfinite(x)):
             return x
@@ -650,8 +698,10 @@ class UpperBodyIK:
         if not qp_failed:
             step = np.clip(dq, -self.v_max * dt, self.v_max * dt)
             q_new = np.clip(self._q + step, self.q_min, self.q_max)  # all joints are 1-DoF: integrate = add
-            self._q = q_new
             configuration.update(q_new)
+            if self._barrier is not None and self._barrier.active.any():
+                q_new = self._backtrack_collision(q_new)
+            self._q = q_new
 
         data = configuration.data
         pos_err = np.full(2, np.nan)
