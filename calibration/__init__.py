@@ -4,7 +4,12 @@ from calibration.exceptions import CalibrationError
 from calibration.mapping import OperatorToRobot, RobotTargets, robot_reference
 from calibration.profile import PROFILE_VERSION, CalibrationProfile
 from calibration.recording import CalibrationRecording, Phase
-from calibration.routine import CalibrationResult, RoutineConfig, calibrate, record_routine
+from calibration.routine import (
+    CalibrationResult,
+    RoutineConfig,
+    calibrate,
+    record_routine,
+)
 from calibration.store import list_profiles, load_profile, profiles_dir, save_profile
 
 __all__ = [

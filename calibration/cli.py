@@ -16,7 +16,13 @@ from pathlib import Path
 
 from calibration.exceptions import CalibrationError
 from calibration.recording import DEFAULT_PHASES, CalibrationRecording, Phase
-from calibration.store import ENV_DIR, list_profiles, load_profile, profiles_dir, save_profile
+from calibration.store import (
+    ENV_DIR,
+    list_profiles,
+    load_profile,
+    profiles_dir,
+    save_profile,
+)
 
 log = logging.getLogger("psi-teleop.calibrate")
 
@@ -66,7 +72,7 @@ def _phases(args: argparse.Namespace) -> tuple[Phase, ...]:
     return tuple(p for p in DEFAULT_PHASES if p not in skip)
 
 
-def _record(args: argparse.Namespace, console: "object") -> CalibrationRecording:
+def _record(args: argparse.Namespace, console: object) -> CalibrationRecording:
     from calibration.routine import record_routine
 
     phases = _phases(args)
@@ -89,7 +95,7 @@ def _record(args: argparse.Namespace, console: "object") -> CalibrationRecording
         source.stop()
 
 
-def _print_profile(console: "object", profile: "object", result: "object | None" = None) -> None:
+def _print_profile(console: object, profile: object, result: object | None = None) -> None:
     import math
 
     from rich.table import Table

@@ -33,7 +33,7 @@ class Phase(enum.Enum):
     HAND_PINCH = "hand_pinch"  # both hands in front of the headset, thumb and index tips touching
 
     @classmethod
-    def parse(cls, value: "Phase | str") -> "Phase":
+    def parse(cls, value: Phase | str) -> Phase:
         if isinstance(value, cls):
             return value
         try:
@@ -89,7 +89,7 @@ class CalibrationRecording:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> "CalibrationRecording":
+    def load(cls, path: Path) -> CalibrationRecording:
         path = Path(path)
         try:
             data = np.load(path, allow_pickle=False)

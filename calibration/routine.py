@@ -55,16 +55,27 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from calibration.body_model import ARM_ROLES, HEADING_ROLES, arm_direction, arm_rotation
 from calibration.exceptions import CalibrationError
 from calibration.profile import CalibrationProfile
-from calibration.recording import ARM_PHASES, DEFAULT_PHASES, CalibrationRecording, Phase
+from calibration.recording import (
+    ARM_PHASES,
+    DEFAULT_PHASES,
+    CalibrationRecording,
+    Phase,
+)
 from teleop import clock
 from teleop.operator_frame import HandJoint, OperatorFrame, Side, TrackerRole
 from teleop.spatial import mat_to_pose, quat_to_mat, rot_z, wrap_angle
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from teleop.inputs.base import InputSource
 
 log = logging.getLogger(__name__)
 
@@ -524,12 +535,12 @@ PROMPTS: dict[Phase, str] = {
 
 
 def record_routine(
-    source: "object",
+    source: InputSource,
     phases: Sequence[Phase] = DEFAULT_PHASES,
     hold_s: float = 3.0,
     prepare_s: float = 3.0,
     rate_hz: float = 100.0,
-    console: "object | None" = None,
+    console: Console | None = None,
     on_phase: Callable[[Phase], None] | None = None,
 ) -> CalibrationRecording:
     """Prompt the operator through ``phases`` and record each hold from a started ``source``.
@@ -542,11 +553,11 @@ def record_routine(
         source: a started :class:`teleop.inputs.InputSource`.
         console: a ``rich.console.Console`` (a default one if ``None``).
     """
-    from rich.console import Console
+    from rich.console import Console as _Console
     from rich.panel import Panel
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    con = console if console is not None else Console()
+    con = console if console is not None else _Console()
     rec = CalibrationRecording(created=datetime.datetime.now().isoformat(timespec="seconds"))
     period = 1.0 / rate_hz
     frame = OperatorFrame()
@@ -560,7 +571,7 @@ def record_routine(
             if math.ceil(left) != shown:
                 shown = math.ceil(left)
                 con.print(f"  get ready… {shown}")
-            source.poll(frame)  # type: ignore[attr-defined]  (keeps the device session serviced)
+            source.poll(frame)  # keeps the device session serviced
             clock.sleep_until(clock.now() + min(left, period))
         frames: list[OperatorFrame] = []
         with Progress(
@@ -570,7 +581,7 @@ def record_routine(
             t0 = clock.now()
             deadline = t0
             while (t := clock.now()) < t0 + hold_s:
-                if source.poll(frame):  # type: ignore[attr-defined]
+                if source.poll(frame):
                     frames.append(frame.copy())
                 bar.update(task, completed=min(hold_s, t - t0))
                 deadline += period

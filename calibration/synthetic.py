@@ -14,9 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.mapping import R_XRWRIST_ROBOTWRIST
 from calibration.body_model import ARM_ROLES, arm_direction, arm_rotation, shoulder
-from calibration.recording import ARM_PHASES, DEFAULT_PHASES, CalibrationRecording, Phase
+from calibration.mapping import R_XRWRIST_ROBOTWRIST
+from calibration.recording import (
+    ARM_PHASES,
+    DEFAULT_PHASES,
+    CalibrationRecording,
+    Phase,
+)
 from teleop.inputs.base import DeviceInfo, InputKind, InputSource, SourceStatus
 from teleop.operator_frame import HandJoint, OperatorFrame, Side, TrackerRole
 from teleop.spatial import mat_to_pose, pose_to_mat, rot_z, rpy_to_mat

@@ -40,8 +40,10 @@ height follows the operator's head.
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -50,6 +52,8 @@ from teleop.exceptions import ConfigError
 from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side
 from teleop.robot import g1
 from teleop.spatial import wrap_angle
+
+log = logging.getLogger(__name__)
 
 #: Axis order of every per-axis tuple in this module.
 AXES = ("vx", "vy", "vyaw")
@@ -66,7 +70,7 @@ class StickSourceKind(enum.Enum):
     KEYBOARD = "keyboard"  # keys, in simulation (teleop.inputs.keyboard)
 
     @classmethod
-    def parse(cls, value: "StickSourceKind | str") -> "StickSourceKind":
+    def parse(cls, value: StickSourceKind | str) -> StickSourceKind:
         if isinstance(value, cls):
             return value
         try:
@@ -141,9 +145,9 @@ class StepQuantizer:
             raise ConfigError(
                 f"StepQuantizer needs as many thresholds as levels (at least one), got {len(t)} and {len(lv)}"
             )
-        if not all(0.0 < x <= 1.0 for x in t) or any(b <= a for a, b in zip(t, t[1:])):
+        if not all(0.0 < x <= 1.0 for x in t) or any(b <= a for a, b in pairwise(t)):
             raise ConfigError(f"StepQuantizer.thresholds={t} must be strictly increasing within (0, 1]")
-        if not all(x > 0.0 and math.isfinite(x) for x in lv) or any(b < a for a, b in zip(lv, lv[1:])):
+        if not all(x > 0.0 and math.isfinite(x) for x in lv) or any(b < a for a, b in pairwise(lv)):
             raise ConfigError(f"StepQuantizer.levels={lv} must be positive, finite and non-decreasing")
 
     def __call__(self, s: float) -> float:
@@ -210,7 +214,7 @@ class LocomotionConfig:
             raise ConfigError(f"LocomotionConfig.deadzone={self.deadzone} is outside [0, 0.9)")
         lo, hi = g1.TORSO_HEIGHT_RANGE
         hp = tuple(self.height_presets)
-        if not all(lo <= h <= hi for h in hp) or any(b >= a for a, b in zip(hp, hp[1:])):
+        if not all(lo <= h <= hi for h in hp) or any(b >= a for a, b in pairwise(hp)):
             raise ConfigError(
                 f"LocomotionConfig.height_presets={hp} must be strictly decreasing pelvis heights within [{lo}, {hi}] m"
             )
@@ -220,7 +224,7 @@ class LocomotionConfig:
             raise ConfigError(f"LocomotionConfig.max_yaw_lead={self.max_yaw_lead} rad is outside (0, pi]")
 
     @classmethod
-    def psi0_release(cls, **overrides: object) -> "LocomotionConfig":
+    def psi0_release(cls, **overrides: object) -> LocomotionConfig:
         """The discrete speeds of the Ψ₀ real-robot teleop release (remote sticks → AMO).
 
         vx: ±0.6 m/s beyond 30 % stick; vy: ±0.5 m/s beyond 70 %; vyaw: ±0.3 rad/s beyond
@@ -381,6 +385,8 @@ class LocomotionChannel:
         self._v[:] = 0.0
         if yaw is not None and math.isfinite(yaw):
             self._target_yaw = float(wrap_angle(float(yaw)))
+        if not self._latched:
+            log.info("locomotion stopped: %s; release the sticks to walk again", reason)
         self._latched = True
         self._reason = reason
 
@@ -430,14 +436,13 @@ class LocomotionChannel:
         if inp.stop:
             self.zero(reason="stop key pressed")
         elif not inp.valid:
-            if not self._latched or self._reason != "stick source not available":
-                self.zero(reason="stick source not available")
+            self.zero(reason="stick source not available")
         elif now - inp.stamp > c.max_input_age:
             self.zero(reason=f"stick input is {now - inp.stamp:.2f} s old (limit {c.max_input_age:.2f} s)")
-        elif self._latched:
-            if self._neutral(inp):
-                self._latched = False
-                self._reason = ""
+        elif self._latched and self._neutral(inp):
+            self._latched = False
+            self._reason = ""
+            log.info("locomotion enabled: sticks at neutral")
         if not self._latched:
             want = self.desired_velocity(inp)
             for i in range(3):

@@ -145,7 +145,7 @@ class TerminalKeys:
         self.stream = stream if stream is not None else sys.stdin
         self._saved = None
 
-    def __enter__(self) -> "TerminalKeys":
+    def __enter__(self) -> TerminalKeys:
         import termios
         import tty
 

@@ -190,7 +190,7 @@ class WirelessRemote(RemoteSticks):
         if sub is not None:
             sub.Close()
 
-    def __enter__(self) -> "WirelessRemote":
+    def __enter__(self) -> WirelessRemote:
         self.start()
         return self
 

@@ -12,7 +12,14 @@ from calibration.exceptions import CalibrationError
 from calibration.profile import CalibrationProfile
 from calibration.recording import CalibrationRecording, Phase
 from calibration.routine import calibrate, record_routine
-from calibration.store import DEFAULT_DIR, ENV_DIR, list_profiles, load_profile, profiles_dir, save_profile
+from calibration.store import (
+    DEFAULT_DIR,
+    ENV_DIR,
+    list_profiles,
+    load_profile,
+    profiles_dir,
+    save_profile,
+)
 from calibration.synthetic import SyntheticOperator, SyntheticSource
 from teleop.cli import build_parser, main
 

@@ -23,8 +23,8 @@ from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFram
 from teleop.robot import g1
 from teleop.robot.remote import (
     RemoteKey,
-    RemoteSticks,
     RemoteState,
+    RemoteSticks,
     decode_remote_block,
     decode_wireless_controller,
     encode_remote_block,
@@ -44,7 +44,7 @@ class FakeSticks:
         base.update(kw)
         self.inp = StickInput(**base)  # type: ignore[arg-type]
 
-    def read(self, frame, now):  # noqa: ANN001
+    def read(self, frame, now):
         inp, self.inp = self.inp, StickInput(self.inp.forward, self.inp.left, self.inp.turn, self.inp.valid, now)
         return inp
 
