@@ -151,6 +151,8 @@ class EpisodeWriter:
         self._cam_copy: list[bool] = []
         self._cam_last_obj: list[Any] = []
         self._cam_last_stamp: list[float] = []
+        self._cam_last_stored: list[Any] = []
+        self._cam_set: frozenset[str] = frozenset()
         self._has_robot = False
         self._has_operator = False
         self._t0: float | None = None
@@ -274,10 +276,23 @@ class EpisodeWriter:
                     self._cam_copy[i] = True
                     self._frames_copied_reuse.add(name)
                     log.warning("camera '%s' reuses its frame buffer; the recorder copies its frames from now on", name)
+                if not self._cam_copy[i]:
+                    stored = frame
+                elif frame is self._cam_last_obj[i] and stamp == self._cam_last_stamp[i]:
+                    stored = self._cam_last_stored[i]  # the same frame again: share its copy
+                else:
+                    stored = frame.copy()
                 self._cam_last_obj[i] = frame
                 self._cam_last_stamp[i] = stamp
-                frames[i] = frame.copy() if self._cam_copy[i] else frame
+                self._cam_last_stored[i] = stored
+                frames[i] = stored
                 stamps[i] = stamp
+            if len(cams) > len(self._cam_names) or not self._cam_set.issuperset(cams):
+                unknown = sorted(set(cams) - self._cam_set)
+                raise RecordLayoutError(
+                    f"episode {self.episode_id}: camera(s) {unknown} were not in the first row; declare every "
+                    f"camera in DatasetWriter(camera_shapes=...) or send it (or None) from the first row"
+                )
 
     @staticmethod
     def _stamp_of(stamp: float | None, arrays) -> float:
@@ -333,6 +348,8 @@ class EpisodeWriter:
         self._cam_copy = [self._cfg.copy_frames] * len(names)
         self._cam_last_obj = [None] * len(names)
         self._cam_last_stamp = [np.nan] * len(names)
+        self._cam_last_stored = [None] * len(names)
+        self._cam_set = frozenset(names)
         self._ring_frames = [[None] * len(names) for _ in range(q)]
         self._ring_cam_stamp = np.full((q, len(names)), np.nan)
         self._jpeg_bytes = dict.fromkeys(names, 0)

@@ -125,7 +125,11 @@ def test_layout_is_fixed_by_the_first_row(tmp_path):
         bad.cameras = {"head": (np.zeros((10, 10, 3), np.uint8), bad.t)}
         with pytest.raises(RecordLayoutError, match=r"camera 'head' frame is \(10, 10, 3\)"):
             ep.append(bad)
-        ep.append(maker.row(4))
+        bad = maker.row(4)
+        bad.cameras = {**bad.cameras, "wrist": None}
+        with pytest.raises(RecordLayoutError, match=r"camera\(s\) \['wrist'\] were not in the first row"):
+            ep.append(bad)
+        ep.append(maker.row(5))
         info = ep.finish()
     assert info.n_rows == 2  # the rejected rows left nothing behind
 
@@ -207,3 +211,24 @@ def test_fast_decode_stays_close_to_exact(tmp_path):
     ep = Dataset.open(tmp_path / "ds").episode(0)
     exact, fast = ep.frames("head").astype(int), ep.frames("head", fast=True).astype(int)
     assert np.abs(exact - fast).mean() < 2.0 and np.abs(exact - fast).max() <= 16  # grey levels
+
+
+def test_repeated_frames_are_stored_once_encoded_and_counted(tmp_path):
+    from recorder.validate import validate_dataset
+
+    maker = RowMaker()
+    with DatasetWriter(tmp_path / "ds", camera_shapes={"head": CAM_SHAPE}) as ds:
+        ep = ds.start_episode(task="t")
+        for k in range(20):
+            rec = maker.row(k)
+            if k % 2 == 1:  # a 15 Hz camera: every other tick sees the previous frame again
+                rec.cameras = {"head": previous}
+            previous = rec.cameras["head"]
+            ep.append(rec)
+        ep.finish()
+    assert ep.stats["frames_encoded"] == 10
+    r = Dataset.open(tmp_path / "ds").episode(0)
+    assert r.jpeg("head", 3) == r.jpeg("head", 2) and r.jpeg("head", 4) != r.jpeg("head", 3)
+    np.testing.assert_allclose(r.time - r.read("cameras/head/stamp"), np.where(np.arange(20) % 2, 0.02 + 1 / 30, 0.02))
+    cam = validate_dataset(Dataset.open(tmp_path / "ds")).episodes[0].cameras[0]
+    assert (cam.repeated_frames, cam.invalid_rows) == (10, 0)
