@@ -276,6 +276,9 @@ class RTCConfig:
         max_slowdown: largest playback slow-down factor when inference cannot keep up.
         chunk_timeout_s: an inference running longer than this is reported as stalled [s].
         seed: seed of the sampling noise.
+        synchronous: the baseline without RTC: execute ``execution_horizon`` actions, then
+            hold the robot still while the next chunk is computed and start it at its first action.
+        execution_horizon: actions executed per chunk in synchronous mode (0: half the chunk).
     """
 
     control_hz: float = 30.0  # [Hz]
@@ -288,6 +291,8 @@ class RTCConfig:
     max_slowdown: int = 4
     chunk_timeout_s: float = 5.0  # [s]
     seed: int = 0
+    synchronous: bool = False
+    execution_horizon: int = 0  # [actions]
 
     def __post_init__(self) -> None:
         _check("RTCConfig", "control_hz", self.control_hz, 1.0, 1000.0)
@@ -300,6 +305,7 @@ class RTCConfig:
         _check("RTCConfig", "initial_delay", self.initial_delay, 0, 256, integer=True)
         _check("RTCConfig", "max_slowdown", self.max_slowdown, 1, 16, integer=True)
         _check("RTCConfig", "chunk_timeout_s", self.chunk_timeout_s, 0.01, 3600.0)
+        _check("RTCConfig", "execution_horizon", self.execution_horizon, 0, 256, integer=True)
 
     @property
     def period(self) -> float:

@@ -28,11 +28,13 @@ class Observation:
         state: (32,) the DESIGN.md state vector.
         instruction: the language instruction.
         images: camera name -> (H, W, 3) uint8 RGB (only the cameras the policy takes).
+        stamp: acquisition time of the state [s] (:func:`teleop.clock.now`, or simulated time).
     """
 
     state: np.ndarray
     instruction: str = ""
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    stamp: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,14 @@ from teleop.exceptions import PsiTeleopError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teleop.demo", "simulated teleop session with the scripted operator; records episodes"),
     "train": ("policies.train_cli", "train the flow-matching action expert on recorded episodes"),
+    "rollout": ("policies.rollout_cli", "run a trained policy with real-time chunking; success rate in simulation"),
     "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),
     "dataset": ("recorder.cli", "list, info, validate, recover, delete, merge and export recorded datasets"),
     "devices": ("teleop.inputs.devices_cli", "list what an input backend sees: devices, roles, tracking, rate"),
     "calibrate": ("calibration.cli", "guided operator calibration (neutral, T-pose, hands) into a named profile"),
     "serve": ("ui.serve_cli", "session server: REST + WebSocket for status, episode control, profiles, datasets"),
+    "console": ("ui.console_cli", "operator console: live camera, tracking and timing plots, episode and safety controls"),
+    "annotate": ("ui.annotate_cli", "episode annotation app: replay, segments with language, verdict, tags, trim"),
 }
 
 _EPILOG = """examples:
