@@ -21,7 +21,6 @@ not see (collision meshes, the legs, table legs) is in geom groups the cameras h
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 
@@ -418,13 +417,11 @@ class MujocoSim:
     # cameras
     # ---------------------------------------------------------------------------------
     def render(self, camera: str) -> np.ndarray:
-        """RGB image (H, W, 3) uint8 from ``camera``. Uses ``MUJOCO_GL`` (set to egl when unset and headless)."""
+        """RGB image (H, W, 3) uint8 from ``camera``. Uses ``MUJOCO_GL`` (egl when unset and headless, see ``teleop.robot``)."""
         if camera not in self.config.cameras:
             raise ConfigError(f"camera '{camera}' is not enabled; enabled cameras: {self.config.cameras}")
         r = self._renderers.get(camera)
         if r is None:
-            if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-                os.environ["MUJOCO_GL"] = "egl"
             h, w = self.config.camera_size
             try:
                 r = self._mj.Renderer(self.model, h, w)
