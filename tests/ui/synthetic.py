@@ -101,7 +101,7 @@ class ScriptedSession(SessionControl):
         arm_min = tuple(float(x) for x in np.full(14, -2.5))
         arm_max = tuple(float(x) for x in np.full(14, 2.5))
         self._status = TeleopStatus(
-            stamp=0.0, input_kind="scripted", robot_kind="sim", link="connected", engage=EngageState.IDLE,
+            stamp=time.perf_counter(), input_kind="scripted", robot_kind="sim", link="connected", engage=EngageState.IDLE,
             devices=(DeviceStatus("head", True, 4.0), DeviceStatus("left_wrist", True, 6.0),
                      DeviceStatus("right_wrist", False, 250.0), DeviceStatus("left_hand", True, 8.0)),
             timing=LoopTiming(rate_hz=99.6, target_hz=100.0, input_age_ms=7.5, ik_ms=1.8, tick_ms_p99=3.1,
