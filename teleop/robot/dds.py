@@ -64,6 +64,17 @@ DEFAULT_WIRE_GAINS: dict[str, tuple[float, float]] = {
 DAMPING_KD = {"body": 3.0, "hand": 0.1}
 
 
+class MotionModePolicy(enum.Enum):
+    """What :meth:`DdsBackend.start` does about Unitree's own motion controller (sport / "ai" mode)."""
+
+    #: Ask the robot's ``motion_switcher`` service; refuse to start while a mode is active.
+    REQUIRE_RELEASED = "require_released"
+    #: Ask, and release an active mode (the robot goes limp: it must hang on its gantry).
+    RELEASE = "release"
+    #: Do not ask (robots whose firmware has no motion_switcher service).
+    SKIP = "skip"
+
+
 class LowerBodySource(enum.Enum):
     """Who drives the legs and the waist."""
 
@@ -105,6 +116,7 @@ class DdsConfig:
             lost link or an e-stop [s].
         connect_timeout_s: how long :meth:`DdsBackend.start` waits for the first rt/lowstate [s].
         check_state_crc: drop rt/lowstate messages whose CRC does not match.
+        motion_mode: what to do about Unitree's own motion controller (:class:`MotionModePolicy`).
     """
 
     domain: int = 0
@@ -118,6 +130,7 @@ class DdsConfig:
     recover_ramp_s: float = 1.0
     connect_timeout_s: float = 5.0
     check_state_crc: bool = True
+    motion_mode: MotionModePolicy = MotionModePolicy.REQUIRE_RELEASED
 
     def __post_init__(self) -> None:
         lo, hi = _DOMAIN_RANGE
@@ -131,6 +144,8 @@ class DdsConfig:
             raise ConfigError(
                 f"DdsConfig.hand_rate_hz = {self.hand_rate_hz} Hz is outside [10, command_rate_hz={self.command_rate_hz}] Hz"
             )
+        if not isinstance(self.motion_mode, MotionModePolicy):
+            raise ConfigError(f"DdsConfig.motion_mode must be a MotionModePolicy, got {self.motion_mode!r}")
         if not isinstance(self.lower_body, LowerBodySource):
             raise ConfigError(f"DdsConfig.lower_body must be a LowerBodySource, got {self.lower_body!r}")
         if not 0.0 <= self.recover_ramp_s <= 10.0:
@@ -199,6 +214,72 @@ def domain_participant():
         if _participant is None:
             _participant = DomainParticipant(_joined[0])
         return _participant
+
+
+# ---------------------------------------------------------------------------------------
+# Unitree's motion switcher (sport mode vs debug mode)
+# ---------------------------------------------------------------------------------------
+def query_motion_mode(timeout_s: float = 1.0) -> str | None:
+    """Name of the active Unitree motion mode ("" = released, i.e. debug mode), or None if nobody answers.
+
+    Uses the SDK's ``MotionSwitcherClient.CheckMode`` RPC on the joined domain.
+    """
+    from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
+
+    client = MotionSwitcherClient()
+    client.SetTimeout(timeout_s)
+    client.Init()
+    code, data = client.CheckMode()
+    if code != 0 or not isinstance(data, dict):
+        return None
+    return str(data.get("name", ""))
+
+
+def release_motion_mode(timeout_s: float = 5.0) -> bool:
+    """Ask the robot to release its motion mode and wait until ``CheckMode`` reports none; True on success."""
+    from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
+
+    client = MotionSwitcherClient()
+    client.SetTimeout(1.0)
+    client.Init()
+    t_end = clock.now() + timeout_s
+    while clock.now() < t_end:
+        client.ReleaseMode()
+        code, data = client.CheckMode()
+        if code == 0 and isinstance(data, dict) and not data.get("name"):
+            return True
+        threading.Event().wait(0.2)
+    return False
+
+
+def ensure_debug_mode(policy: MotionModePolicy) -> None:
+    """Apply ``policy`` before any low-level command is sent (see :class:`MotionModePolicy`).
+
+    Raises:
+        LinkError: a motion mode is active and the policy does not allow releasing it, or the
+            release did not take effect.
+    """
+    if policy is MotionModePolicy.SKIP:
+        return
+    mode = query_motion_mode()
+    if mode is None:
+        log.warning(
+            "robot link: the robot's motion_switcher service did not answer; make sure the G1 is in debug mode "
+            "(remote: L2+R2 with the robot on its gantry) before it receives low-level commands"
+        )
+        return
+    if mode == "":
+        log.info("robot link: the robot is in debug mode (no Unitree motion mode active)")
+        return
+    if policy is MotionModePolicy.REQUIRE_RELEASED:
+        raise LinkError(
+            f"the robot is running Unitree's own motion controller ('{mode}' mode), which also commands the motors; "
+            "hang the robot on its gantry and put it in debug mode (remote: L2+R2), or start the link with "
+            "DdsConfig(motion_mode=MotionModePolicy.RELEASE) to release the mode from here"
+        )
+    log.warning("robot link: releasing Unitree's '%s' motion mode - the robot goes limp until our commands arrive", mode)
+    if not release_motion_mode():
+        raise LinkError(f"the robot did not leave its '{mode}' motion mode; use the remote (L2+R2) and try again")
 
 
 # ---------------------------------------------------------------------------------------
@@ -282,6 +363,7 @@ class DdsBackend(RobotBackend):
 
         c = self.config
         join_domain(c.domain, c.interface)
+        ensure_debug_mode(c.motion_mode)
         dp = domain_participant()
         self._lowcmd_codec = wire.FastLowCmd()
         self._lowstate_codec = wire.FastLowState()

@@ -345,7 +345,7 @@ class HandCmdCodec:
     def encode(self, cmd: MotorCommand, timeout: bool = True) -> "HandCmd_":
         """Write this side's 7 hand motors of ``cmd`` in Dex3 motor order."""
         _require_finite(cmd, self._index)
-        for motor_id, (m, mi) in enumerate(zip(self.msg.motor_cmd, self._index)):
+        for motor_id, (m, mi) in enumerate(zip(self.msg.motor_cmd, self._index, strict=True)):
             status = Dex3Status.FOC if cmd.enabled[mi] else Dex3Status.LOCK
             m.mode = dex3_mode_byte(motor_id, status, timeout)
             m.q, m.dq, m.tau = float(cmd.q[mi]), float(cmd.dq[mi]), float(cmd.tau[mi])
@@ -459,7 +459,7 @@ class HandStateCodec:
 
     def encode(self, state: WireState) -> "HandState_":
         """Fill the reusable message with this side's hand motors from ``state``."""
-        for motor_id, (m, mi) in enumerate(zip(self.msg.motor_state, self._index)):
+        for motor_id, (m, mi) in enumerate(zip(self.msg.motor_state, self._index, strict=True)):
             m.mode = dex3_mode_byte(motor_id, Dex3Status.FOC, True)
             m.q, m.dq, m.tau_est = float(state.q[mi]), float(state.dq[mi]), float(state.tau[mi])
         return self.msg

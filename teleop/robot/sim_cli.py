@@ -24,6 +24,7 @@ _EPILOG = """examples:
   psi-teleop sim --dds                                   # domain 1 on the loopback interface
   psi-teleop sim --dds --domain 1 --interface lo --task pick_place --seed 3
   psi-teleop sim --dds --duration 30                     # stop by itself after 30 s
+  psi-teleop sim --dds --motion-mode ai                  # rehearse releasing Unitree's sport mode
 
 then connect the link code to it (same domain and interface):
   DdsBackend(DdsConfig(domain=1, interface="lo"))
@@ -47,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
     parser.add_argument("--rate", type=float, default=500.0, help="physics and rt/lowstate rate [Hz] (default 500)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument(
+        "--motion-mode", default="", metavar="NAME",
+        help="start in a Unitree motion mode such as 'ai' (rt/lowcmd ignored until the link releases it; default: debug mode)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         )
     from teleop.robot.sim_dds import DdsSimConfig, DdsSimServer
 
-    config = DdsSimConfig(domain=args.domain, interface=args.interface, rate_hz=args.rate, task=args.task, seed=args.seed)
+    config = DdsSimConfig(domain=args.domain, interface=args.interface, rate_hz=args.rate, task=args.task, seed=args.seed,
+                          motion_mode=args.motion_mode)
     log.info("loading the G1 + Dex3-1 simulation%s ...", f" with task {args.task}" if args.task else "")
     server = DdsSimServer(config)
     stop = threading.Event()

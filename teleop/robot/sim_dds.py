@@ -22,9 +22,10 @@ commands were ignored. The round-trip benchmark uses the first.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,6 +57,9 @@ class DdsSimConfig:
         hand_state_rate_hz: rate of rt/dex3/*/state [Hz].
         task: simulated task (``teleop.robot.tasks``) or None for an empty floor.
         seed: episode seed.
+        mode_machine: the robot type id reported in rt/lowstate.
+        motion_mode: Unitree motion mode the simulated robot starts in ("" = debug mode, as
+            the link needs; e.g. "ai" to rehearse releasing sport mode).
     """
 
     domain: int = 1
@@ -65,6 +69,7 @@ class DdsSimConfig:
     task: str | None = None
     seed: int = 0
     mode_machine: int = SIM_MODE_MACHINE
+    motion_mode: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.domain <= 232:
@@ -79,6 +84,45 @@ class DdsSimConfig:
             raise ConfigError(f"DdsSimConfig.mode_machine = {self.mode_machine} is outside [0, 255]")
 
 
+class _MotionSwitcherService:
+    """The robot's ``motion_switcher`` RPC service, as the simulator plays it.
+
+    ``mode`` is the active Unitree motion mode ("" = debug mode). While a mode is active the
+    simulator ignores rt/lowcmd (Unitree's own controller owns the motors); ``ReleaseMode``
+    clears it, ``SelectMode`` sets it.
+    """
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self._server = None
+
+    def start(self) -> None:
+        from unitree_sdk2py.comm.motion_switcher import motion_switcher_api as api
+        from unitree_sdk2py.rpc.server import Server
+
+        server = Server(api.MOTION_SWITCHER_SERVICE_NAME)
+        server._SetApiVersion(api.MOTION_SWITCHER_API_VERSION)
+        server._RegistHandler(api.MOTION_SWITCHER_API_ID_CHECK_MODE, self._check, False)
+        server._RegistHandler(api.MOTION_SWITCHER_API_ID_SELECT_MODE, self._select, False)
+        server._RegistHandler(api.MOTION_SWITCHER_API_ID_RELEASE_MODE, self._release, False)
+        server.Start(False)
+        self._server = server
+
+    def _check(self, parameter: str) -> tuple[int, str]:
+        return 0, json.dumps({"form": "0", "name": self.mode})
+
+    def _select(self, parameter: str) -> tuple[int, str]:
+        self.mode = str(json.loads(parameter or "{}").get("name", ""))
+        log.warning("DDS simulator: motion mode '%s' selected - rt/lowcmd is ignored until it is released", self.mode)
+        return 0, ""
+
+    def _release(self, parameter: str) -> tuple[int, str]:
+        if self.mode:
+            log.warning("DDS simulator: motion mode '%s' released - debug mode, rt/lowcmd now drives the motors", self.mode)
+        self.mode = ""
+        return 0, ""
+
+
 @dataclass
 class SimServerStats:
     """Counters of a running DDS simulator."""
@@ -87,6 +131,7 @@ class SimServerStats:
     states_published: int = 0
     lowcmds_received: int = 0
     lowcmds_bad_crc: int = 0
+    lowcmds_ignored_motion_mode: int = 0  # arrived while a Unitree motion mode owned the motors
     commands_refused: int = 0  # non-finite values: the physics kept the previous command
     hand_cmds_received: int = 0
     lower_body_received: int = 0
@@ -139,6 +184,7 @@ class DdsSimServer:
         self._pub: dict[str, object] = {}
         self._accepting = False
         self._wire_legs: _WireLegs | None = None
+        self.motion = _MotionSwitcherService(self.config.motion_mode)
 
     # ------------------------------------------------------------------ wiring
     def start(self) -> None:
@@ -163,6 +209,7 @@ class DdsSimServer:
                 dp, codec.TOPIC_HAND_CMD[side], codec.HandCmd_, lambda data, s=side: self._on_hand_cmd(s, data)
             ))
         self._channels.append(wire.RawReader(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_, self._on_lower_body))
+        self.motion.start()
         log.info("DDS simulator up: domain %d on %r, %.0f Hz", c.domain, c.interface, c.rate_hz)
 
     def close(self) -> None:
@@ -180,6 +227,9 @@ class DdsSimServer:
     # ------------------------------------------------------------------ listeners
     def _on_lowcmd(self, data: bytes) -> None:
         if not self._accepting:
+            return
+        if self.motion.mode:
+            self.stats.lowcmds_ignored_motion_mode += 1
             return
         with self._lock:
             crc = self._lowcmd_codec.decode(data, self._pending)
