@@ -63,6 +63,11 @@ class EpisodeInfo:
         )
 
     @property
+    def id(self) -> str:
+        """Alias of :attr:`episode_id`."""
+        return self.episode_id
+
+    @property
     def usable(self) -> bool:
         """Finished (complete or recovered), not discarded, not deleted: what training reads."""
         return self.status in (EpisodeStatus.COMPLETE, EpisodeStatus.RECOVERED) and not self.deleted

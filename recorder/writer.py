@@ -177,6 +177,7 @@ class EpisodeWriter:
         self._capacity = 0  # rows the stored streams are sized for (>= rows flushed)
         self._heartbeat = time.time()  # [s, Unix] last time the attrs said "alive"
         self._n_flushes = 0
+        self._last_flush_time = 0.0  # [s] episode time of the last row flushed
         self._last_flush_mono: float | None = None
         self._last_flush_duration_s = 0.0
         self._max_flush_duration_s = 0.0
@@ -502,7 +503,7 @@ class EpisodeWriter:
         if target is not None:
             self._capacity = target
         if k:
-            last_time = float(columns[schema.TIME][-1])
+            last_time = self._last_flush_time = float(columns[schema.TIME][-1])
             self._heartbeat = time.time()
             self._group.update_attributes(
                 {"n_rows_flushed": n1, "last_flush_time": last_time, "heartbeat_unix": self._heartbeat}
@@ -522,7 +523,8 @@ class EpisodeWriter:
         """Counters of this episode (safe to call from any thread).
 
         rows_appended, rows_written (flushed to the store), dropped_rows (back-pressure),
-        queue_depth_max [rows], queue_size, flushes, last_flush_age_s [s],
+        queue_depth_max [rows], queue_size, flushes, last_flush_age_s [s] (monotonic age),
+        last_flush_time [s] (episode time of the last row on disk),
         last_flush_duration_s / max_flush_duration_s [s], jpeg_bytes per camera,
         mb_per_s_per_camera [MB/s of recording], finalize_s [s], error.
         """
@@ -537,6 +539,7 @@ class EpisodeWriter:
                 "queue_size": self._cfg.queue_size,
                 "flushes": self._n_flushes,
                 "last_flush_age_s": age,
+                "last_flush_time": self._last_flush_time,
                 "last_flush_duration_s": self._last_flush_duration_s,
                 "max_flush_duration_s": self._max_flush_duration_s,
                 "frames_encoded": self._frames_encoded,
@@ -590,7 +593,7 @@ class EpisodeWriter:
             **extra,
             "status": status.value,
             "n_rows": n,
-            "duration_s": float(self._last_time()) if n else 0.0,
+            "duration_s": self._last_flush_time if n else 0.0,
             "finished_at": _utc_now(),
             "writer_stats": jsonable(
                 {k: stats[k] for k in ("rows_appended", "dropped_rows", "queue_depth_max", "queue_size",
@@ -605,9 +608,6 @@ class EpisodeWriter:
             raise self._error from exc
         self._finalize_s = time.perf_counter() - t_start
         return EpisodeInfo.from_attrs(self.episode_id, dict(self._group.attrs))
-
-    def _last_time(self) -> float:
-        return float(self._group.attrs.get("last_flush_time", 0.0))
 
     def finish(self, success: bool | None = None) -> EpisodeInfo:
         """Flush what is queued and mark the episode complete (one atomic attrs write).
