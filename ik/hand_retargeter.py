@@ -21,7 +21,9 @@ VECTOR_NAMES = ("palm->thumb", "palm->index", "palm->middle", "thumb->index", "t
 _PINCH_SWITCH_MARGIN = 0.005
 #: Largest joint change of one Levenberg–Marquardt step [rad] (trust region).
 _MAX_STEP = 0.4
-_HUMAN_TIPS = {"thumb": HandJoint.THUMB_TIP, "index": HandJoint.INDEX_TIP, "middle": HandJoint.MIDDLE_TIP}
+#: Rows of the 26 OpenXR joints the retargeter reads.
+_KEYPOINTS = np.array([HandJoint.WRIST, HandJoint.INDEX_PROXIMAL, HandJoint.MIDDLE_PROXIMAL, HandJoint.LITTLE_PROXIMAL,
+                       HandJoint.THUMB_TIP, HandJoint.INDEX_TIP, HandJoint.MIDDLE_TIP])
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ class HandRetargeterConfig:
     pinch_exit_distance: float = 0.035  # [m]
     pinch_target_distance: float = 0.005  # [m]
     regularization: float = 2e-3  # [1/rad]
-    max_iterations: int = 8
-    tolerance: float = 1e-4  # [rad]
+    max_iterations: int = 6
+    tolerance: float = 1e-3  # [rad]
     filter: OneEuroConfig | None = field(default_factory=OneEuroConfig)
 
     def __post_init__(self) -> None:
@@ -122,7 +124,8 @@ class HandRetargeter:
     released above ``pinch_exit_distance``; one finger at a time, the closer one): then it is :math:`\hat v_i` rescaled to
     ``pinch_target_distance`` and its weight raised to ``pinch_active_weight``, so the
     robot's thumb meets the finger (DexPilot's idea). Solved by projected
-    Levenberg–Marquardt from the previous solution (a few iterations, 7×7 systems),
+    Levenberg–Marquardt from the previous solution (a few iterations, 7×7 systems; joints
+    held on a bound by the gradient are fixed for the step, as in projected Newton),
     then One-Euro filtered. Not thread-safe: one instance per hand.
     """
 
@@ -150,6 +153,17 @@ class HandRetargeter:
         self._pinch = {"index": False, "middle": False}
         self._filter = OneEuroFilter(cfg.filter, 7) if cfg.filter is not None else None
         self._target = np.zeros((5, 3))
+        self._human = np.zeros((5, 3))
+        # vectors = S @ tips + offsets (rows: palm->thumb, palm->index, palm->middle, thumb->index, thumb->middle)
+        S = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [-1.0, 1.0, 0], [-1.0, 0, 1.0]])
+        self._S9 = np.kron(S, np.eye(3))  # (15, 9)
+        self._palm_offsets = np.array([self._p_wrist_palm] * 3 + [np.zeros(3)] * 2)  # added to targets [m]
+        self._P9 = np.zeros(9)
+        self._J9 = np.zeros((9, 7))
+        self._eye7 = np.eye(7)
+        self._q_lo_eps = self.q_min + 1e-9
+        self._q_hi_eps = self.q_max - 1e-9
+        self._lwa = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
         self._weights = np.zeros(5)
         self.last_solve_time_s = 0.0
 
@@ -167,13 +181,17 @@ class HandRetargeter:
 
     def human_vectors(self, hand_joints: np.ndarray) -> np.ndarray | None:
         """The five human vectors (5, 3) [m] in the canonical frame, unscaled; ``None`` if degenerate."""
-        pts = hand_joints[:, 0:3]
-        R, palm = human_hand_frame(pts)
-        if not np.all(np.isfinite(R)):
+        k = hand_joints[_KEYPOINTS, 0:3]  # wrist, index/middle/little knuckles, thumb/index/middle tips
+        palm = 0.5 * (k[1] + k[2])
+        R = _frame(palm - k[0], k[1] - k[3])
+        if R[0, 0] != R[0, 0]:  # NaN: degenerate hand
             return None
-        tips = {f: (pts[j] - palm) @ R for f, j in _HUMAN_TIPS.items()}
-        return np.array([tips["thumb"], tips["index"], tips["middle"],
-                         tips["index"] - tips["thumb"], tips["middle"] - tips["thumb"]])
+        tips = (k[4:7] - palm) @ R  # thumb, index, middle tips in the canonical frame
+        out = self._human
+        out[0:3] = tips
+        out[3] = tips[1] - tips[0]
+        out[4] = tips[2] - tips[0]
+        return out.copy()
 
     def robot_vectors(self, q: np.ndarray) -> np.ndarray:
         """The five robot vectors (5, 3) [m] in the canonical frame for joint angles ``q`` (7,)."""
@@ -226,8 +244,8 @@ class HandRetargeter:
         if hand_joints.shape != (N_HAND_JOINTS, 7):
             raise IKInputError(f"hand_joints must have shape ({N_HAND_JOINTS}, 7) rows [x y z qw qx qy qz], "
                                f"got {hand_joints.shape}")
-        human = self.human_vectors(hand_joints) if np.all(np.isfinite(hand_joints[:, 0:3])) else None
-        if human is None or not np.all(np.isfinite(human)):
+        human = self.human_vectors(hand_joints) if math.isfinite(hand_joints[_KEYPOINTS, 0:3].sum()) else None
+        if human is None:
             out = self._filter(self._q, dt) if self._filter is not None else self._q
             self.last_solve_time_s = time.perf_counter() - t0
             return np.clip(out, self.q_min, self.q_max)
@@ -235,45 +253,53 @@ class HandRetargeter:
         cfg = self.config
         q = self._q.copy()
         q_prev = self._q
-        model, data = self.model, self._data
-        R = self._R_wrist_frame
-        W = self._weights
+        model, data, fids = self.model, self._data, self._tip_fids
+        # Work in the wrist frame (the objective is rotation invariant): residual
+        # r = SW vec(P) - b with P the 3 tip positions, SW = diag(w) (S kron I3) the weighted
+        # selection of the 5 vectors, b the weighted targets (+ palm offsets).
+        W15 = np.repeat(self._weights, 3)
+        SW = W15[:, None] * self._S9
+        b = W15 * ((self._target @ self._R_wrist_frame.T) + self._palm_offsets).reshape(15)
         lam2 = cfg.regularization ** 2
-        J = np.empty((15, 7))
-        r = np.empty(15)
-        Jt = np.empty((3, 3, 7))
+        P9 = self._P9
+        J9 = self._J9
+        eye7 = self._eye7
+        lwa = self._lwa
         mu = -1.0  # set relative to the Gauss-Newton Hessian on the first iteration
         cost_prev = np.inf
         q_last = q
         for _ in range(cfg.max_iterations):
             pin.computeJointJacobians(model, data, q)
             pin.updateFramePlacements(model, data)
-            tips = np.empty((3, 3))
-            for k, fid in enumerate(self._tip_fids):
-                tips[k] = (data.oMf[fid].translation - self._p_wrist_palm) @ R
-                Jt[k] = R.T @ pin.getFrameJacobian(model, data, fid, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:3]
-            v = np.array([tips[0], tips[1], tips[2], tips[1] - tips[0], tips[2] - tips[0]])
-            res = (v - self._target) * W[:, None]
-            cost = float(np.sum(res * res)) + lam2 * float(np.sum((q - q_prev) ** 2))
+            for k in range(3):
+                P9[3 * k:3 * k + 3] = data.oMf[fids[k]].translation
+                J9[3 * k:3 * k + 3] = pin.getFrameJacobian(model, data, fids[k], lwa)[:3]
+            r = SW @ P9 - b
+            dq = q - q_prev
+            cost = float(r @ r) + lam2 * float(dq @ dq)
             if cost > cost_prev:  # LM: the last step made it worse — undo it and damp more
                 q = q_last
                 mu *= 10.0 / 0.3  # undo the decrease applied below, then damp 10x more
                 if mu > 1e3:
                     break
                 continue
-            J[0:3], J[3:6], J[6:9] = Jt[0], Jt[1], Jt[2]
-            J[9:12] = Jt[1] - Jt[0]
-            J[12:15] = Jt[2] - Jt[0]
-            J *= np.repeat(W, 3)[:, None]
-            r[:] = res.reshape(-1)
-            JtJ = J.T @ J
+            J = SW @ J9
+            H = J.T @ J
             if mu < 0.0:
-                mu = 1e-3 * float(np.trace(JtJ)) / 7.0
+                mu = 1e-3 * float(np.trace(H)) / 7.0
             else:
                 mu = max(mu * 0.3, 1e-12)
-            H = JtJ + (lam2 + mu) * np.eye(7)
-            g = J.T @ r + lam2 * (q - q_prev)
-            step = -np.linalg.solve(H, g)
+            H += (lam2 + mu) * eye7
+            g = J.T @ r + lam2 * dq
+            # projected Newton: joints on a bound that the gradient pushes outward stay fixed
+            blocked = ((q <= self._q_lo_eps) & (g > 0.0)) | ((q >= self._q_hi_eps) & (g < 0.0))
+            if blocked.any():
+                free = ~blocked
+                step = np.zeros(7)
+                if free.any():
+                    step[free] = np.linalg.solve(H[np.ix_(free, free)], -g[free])
+            else:
+                step = np.linalg.solve(H, -g)
             peak = float(np.abs(step).max())
             if peak > _MAX_STEP:
                 step *= _MAX_STEP / peak
