@@ -50,6 +50,8 @@ class WriterConfig:
         if not isinstance(self.jpeg_quality, int):
             raise ConfigError(f"WriterConfig.jpeg_quality={self.jpeg_quality!r} must be an integer in [1, 100]")
         _check_range("queue_size", self.queue_size, 2, 100_000)
+        if not isinstance(self.queue_size, int):
+            raise ConfigError(f"WriterConfig.queue_size={self.queue_size!r} must be an integer number of rows")
         _check_range("flush_interval_s", self.flush_interval_s, 0.01, 1.0)
         _check_range("chunk_s", self.chunk_s, 0.1, 600.0)
         _check_range("camera_chunk_s", self.camera_chunk_s, 0.03, 60.0)
