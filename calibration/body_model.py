@@ -21,6 +21,8 @@ x along the arm toward the fingers, palm facing -y (left) / +y (right), so both 
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 from calibration.recording import Phase
@@ -40,12 +42,19 @@ def rot_y(a: float) -> np.ndarray:
 #: ``R_op_wrist`` of either arm hanging with the palm facing the thigh.
 R_NEUTRAL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
 
-#: Arm tracker roles → (side sign σ, which segment: "wrist" or "elbow").
-ARM_ROLES: dict[TrackerRole, tuple[int, str]] = {
-    TrackerRole.LEFT_WRIST: (1, "wrist"),
-    TrackerRole.RIGHT_WRIST: (-1, "wrist"),
-    TrackerRole.LEFT_ELBOW: (1, "elbow"),
-    TrackerRole.RIGHT_ELBOW: (-1, "elbow"),
+class ArmPoint(enum.Enum):
+    """The arm joint a tracker stands for; its distance from the shoulder is the arm or upper-arm length."""
+
+    WRIST = "wrist"  # at the arm length L from the shoulder
+    ELBOW = "elbow"  # at the upper-arm length u
+
+
+#: Arm tracker roles → (side sign σ, the joint it stands for).
+ARM_ROLES: dict[TrackerRole, tuple[int, ArmPoint]] = {
+    TrackerRole.LEFT_WRIST: (1, ArmPoint.WRIST),
+    TrackerRole.RIGHT_WRIST: (-1, ArmPoint.WRIST),
+    TrackerRole.LEFT_ELBOW: (1, ArmPoint.ELBOW),
+    TrackerRole.RIGHT_ELBOW: (-1, ArmPoint.ELBOW),
 }
 #: Trackers whose body frame is the heading frame.
 HEADING_ROLES: tuple[TrackerRole, ...] = (TrackerRole.WAIST, TrackerRole.LEFT_ANKLE, TrackerRole.RIGHT_ANKLE)

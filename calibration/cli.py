@@ -82,9 +82,15 @@ def _record(args: argparse.Namespace, console: object) -> CalibrationRecording:
         source = SyntheticSource()
         on_phase = source.set_phase
     else:
-        from teleop.inputs import make_source
+        from teleop.inputs import InputKind, make_source
 
-        source = make_source(args.input)
+        kind = InputKind.parse(args.input)
+        if kind in (InputKind.SCRIPTED, InputKind.REPLAY):
+            raise CalibrationError(
+                f"--input {kind.value} does not follow the calibration prompts; use --synthetic for a run without "
+                "hardware, or --from-stream FILE to re-use a recorded calibration"
+            )
+        source = make_source(kind)
         on_phase = None
     source.start()
     try:

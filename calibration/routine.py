@@ -59,7 +59,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calibration.body_model import ARM_ROLES, HEADING_ROLES, arm_direction, arm_rotation
+from calibration.body_model import (
+    ARM_ROLES,
+    HEADING_ROLES,
+    ArmPoint,
+    arm_direction,
+    arm_rotation,
+)
 from calibration.exceptions import CalibrationError
 from calibration.profile import CalibrationProfile
 from calibration.recording import (
@@ -390,7 +396,7 @@ def calibrate(
 
     # 6. arm geometry and the remaining translations (linear least squares in the op frame)
     has_forward = Phase.ARMS_FORWARD in arm_phases
-    has_elbow = any(ARM_ROLES[r][1] == "elbow" for r in arm_roles)
+    has_elbow = any(ARM_ROLES[r][1] is ArmPoint.ELBOW for r in arm_roles)
     fit_back = has_forward or all(r in t_known for r in REQUIRED_ROLES)
     names = ["w", "d", "L"] + (["u"] if has_elbow else []) + (["b"] if fit_back else [])
     col = {n: i for i, n in enumerate(names)}
@@ -400,8 +406,8 @@ def calibrate(
     n = len(names) + 2 * len(free)
     rows_A, rows_model, rows_y, owner = [], [], [], []
     for role in arm_roles:
-        sign, segment = ARM_ROLES[role]
-        length = "L" if segment == "wrist" else "u"
+        sign, point = ARM_ROLES[role]
+        length = "L" if point is ArmPoint.WRIST else "u"
         for p in arm_phases:
             p_stage, R_stage = stats[role, p]
             p_op = R_op_stage @ (p_stage - origin)

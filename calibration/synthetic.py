@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.body_model import ARM_ROLES, arm_direction, arm_rotation, shoulder
+from calibration.body_model import (
+    ARM_ROLES,
+    ArmPoint,
+    arm_direction,
+    arm_rotation,
+    shoulder,
+)
 from calibration.mapping import R_XRWRIST_ROBOTWRIST
 from calibration.recording import (
     ARM_PHASES,
@@ -101,8 +107,8 @@ class SyntheticOperator:
         T[:3, 3] = (0.0, 0.0, self.eye_height)
         out["head"] = T
         arm_phase = phase if phase in ARM_PHASES else Phase.NEUTRAL
-        for role, (sign, segment) in ARM_ROLES.items():
-            length = self.arm_length if segment == "wrist" else self.upper_arm_length
+        for role, (sign, point) in ARM_ROLES.items():
+            length = self.arm_length if point is ArmPoint.WRIST else self.upper_arm_length
             s = shoulder(sign, self.eye_height, self.shoulder_width, self.shoulder_drop, self.head_to_shoulder_back)
             T = np.eye(4)
             T[:3, :3] = arm_rotation(arm_phase, sign)
