@@ -199,8 +199,10 @@ class EpisodeWriter:
             raise EpisodeStateError(f"episode {self.episode_id} is finished; start a new episode to record more")
         if self._error is not None:
             raise self._error
-        if self._t0 is None:
+        if self._thread is None:
             self._init_layout(rec)
+        if self._t0 is None:
+            self._t0 = float(rec.t)  # the time origin: the first row's tick
         free = self._free
         try:
             slot = free.popleft()
@@ -224,6 +226,17 @@ class EpisodeWriter:
         self._rows_appended += 1
         self._queue.put(slot)
         return True
+
+    def prepare(self, example: TickRecord) -> None:
+        """Fix the stream layout from ``example`` and start the writer thread, without recording it.
+
+        Optional: the first ``append`` does the same (a millisecond or two of allocation and a
+        thread start); call this before the loop starts to keep that off the first tick.
+        """
+        if self._finished:
+            raise EpisodeStateError(f"episode {self.episode_id} is finished; start a new episode to record more")
+        if self._thread is None:
+            self._init_layout(example)
 
     def _fill_slot(self, slot: int, rec: TickRecord) -> None:
         self._ring_t[slot] = rec.t
@@ -354,7 +367,6 @@ class EpisodeWriter:
         self._ring_frames = [[None] * len(names) for _ in range(q)]
         self._ring_cam_stamp = np.full((q, len(names)), np.nan)
         self._jpeg_bytes = dict.fromkeys(names, 0)
-        self._t0 = float(rec.t)
         self._thread = threading.Thread(
             target=self._run, name=f"recorder-{self.episode_id}", daemon=True
         )

@@ -232,3 +232,17 @@ def test_repeated_frames_are_stored_once_encoded_and_counted(tmp_path):
     np.testing.assert_allclose(r.time - r.read("cameras/head/stamp"), np.where(np.arange(20) % 2, 0.02 + 1 / 30, 0.02))
     cam = validate_dataset(Dataset.open(tmp_path / "ds")).episodes[0].cameras[0]
     assert (cam.repeated_frames, cam.invalid_rows) == (10, 0)
+
+
+def test_prepare_fixes_the_layout_without_recording(tmp_path):
+    maker = RowMaker()
+    with DatasetWriter(tmp_path / "ds", camera_shapes={"head": CAM_SHAPE}) as ds:
+        ep = ds.start_episode(task="t")
+        ep.prepare(maker.row(0))
+        for k in range(5, 10):
+            ep.append(maker.row(k))
+        info = ep.finish()
+    assert info.n_rows == 5
+    r = Dataset.open(tmp_path / "ds").episode(0)
+    np.testing.assert_allclose(r.time, np.arange(5) / HZ, atol=1e-9)  # origin: the first appended row
+    np.testing.assert_allclose(r.read("state")[:, 0], np.arange(5, 10), atol=1e-4)
