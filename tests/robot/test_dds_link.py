@@ -165,3 +165,22 @@ def test_lower_body_command_reaches_the_simulated_base(link):
     action[g1.ACTION_TARGET_YAW] = 0.0
     action[g1.ACTION_TORSO_RPY] = 0.0
     hold(backend, action, 1.0)
+
+
+def test_stalled_command_source_holds_and_recovers(link):
+    from teleop.robot.watchdog import LinkHealth
+
+    backend, _ = link
+    action = g1.load_embodiment().default_action()
+    action[g1.ACTION_LEFT_ARM] = ARM_TARGET
+    hold(backend, action, 0.5)
+    assert backend.health is LinkHealth.OK
+    time.sleep(1.0)  # the teleop loop "hangs" for longer than command_timeout_s (0.5 s here)
+    assert backend.health is LinkHealth.COMMAND_STALLED
+    assert backend.link_status is LinkStatus.STALE
+    err_deg = np.degrees(np.abs(backend.read_state().joint(g1.LEFT_ARM_JOINTS) - ARM_TARGET))
+    assert err_deg.max() < 3.0, err_deg  # held the last pose
+    stalls = [e for e in backend.events() if e.health is LinkHealth.COMMAND_STALLED]
+    assert stalls and "no new command" in stalls[-1].message
+    hold(backend, action, 0.2)
+    assert backend.health is LinkHealth.OK
