@@ -44,7 +44,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from teleop.exceptions import ConfigError
 from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side
 from teleop.robot import g1
 from teleop.spatial import wrap_angle
+
+if TYPE_CHECKING:
+    from teleop.inputs.keyboard import KeyState
 
 log = logging.getLogger(__name__)
 
@@ -478,3 +481,31 @@ class LocomotionChannel:
             latched=self._latched,
             reason=self._reason,
         )
+
+
+def make_stick_source(
+    kind: StickSourceKind | str,
+    *,
+    domain: int = 0,
+    interface: str | None = None,
+    keys: KeyState | None = None,
+) -> StickSource:
+    """The :class:`StickSource` of ``kind`` (device modules are imported only when asked for).
+
+    Args:
+        kind: ``controllers``, ``remote`` or ``keyboard``.
+        domain, interface: DDS domain and network interface of the robot (``remote``); the
+            returned :class:`~teleop.robot.remote.WirelessRemote` still needs ``start()``.
+        keys: the :class:`~teleop.inputs.keyboard.KeyState` the console or terminal feeds
+            (``keyboard``); a new one (terminal mode, 0.6 s hold) if ``None``.
+    """
+    kind = StickSourceKind.parse(kind)
+    if kind is StickSourceKind.CONTROLLERS:
+        return ControllerSticks()
+    if kind is StickSourceKind.REMOTE:
+        from teleop.robot.remote import WirelessRemote
+
+        return WirelessRemote(domain=domain, interface=interface)
+    from teleop.inputs.keyboard import KeyboardSticks, KeyState
+
+    return KeyboardSticks(keys if keys is not None else KeyState(hold_s=0.6))

@@ -328,3 +328,36 @@ def test_keyboard_drives_the_channel():
     keys.press("space", 1.0)
     cmd = ch.update(None, DT, 1.01)
     assert cmd.vyaw == 0.0 and cmd.latched
+
+
+def test_terminal_reader_in_cbreak_mode_on_a_pty():
+    import os
+    import pty
+
+    from teleop.inputs.keyboard import TerminalKeys
+
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(slave, "r", closefd=False) as stream, TerminalKeys(stream) as term:
+            assert term.poll(0.0) == []
+            os.write(master, b"wq ")
+            keys = KeyState(hold_s=0.6)
+            for ch in term.poll(timeout_s=1.0):
+                keys.press(ch, 10.0)
+            assert keys.held(10.1) == {"w", "q", "space"}
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_make_stick_source():
+    from teleop.inputs.keyboard import KeyboardSticks
+    from teleop.locomotion import make_stick_source
+    from teleop.robot.remote import WirelessRemote
+
+    assert isinstance(make_stick_source("controllers"), ControllerSticks)
+    assert isinstance(make_stick_source("keyboard"), KeyboardSticks)
+    remote = make_stick_source(StickSourceKind.REMOTE, domain=1, interface="lo")
+    assert isinstance(remote, WirelessRemote) and remote.domain == 1
+    with pytest.raises(ConfigError, match="valid sources: controllers, remote, keyboard"):
+        make_stick_source("joystick")
