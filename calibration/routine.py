@@ -304,7 +304,7 @@ def calibrate(
     holds = {p: _window(p, recording.frames[p], cfg) for p in recording.phases}
     arm_phases = [p for p in ARM_PHASES if p in holds]
 
-    # 2. standing spot and eye height
+    # 1-2. the head: hold statistics, standing spot and eye height
     neutral = holds[Phase.NEUTRAL]
     p_head, R_head = _pose_stats(
         neutral.head_pose, neutral.head_valid, "headset", Phase.NEUTRAL, cfg,
@@ -314,7 +314,7 @@ def calibrate(
     origin = np.array([p_head[0], p_head[1], 0.0])
     head_yaw = math.atan2(R_head[1, 0], R_head[0, 0])
 
-    # 1. hold statistics of every tracker used
+    # 1. hold statistics of the trackers
     arm_roles: list[TrackerRole] = []
     for role in ARM_ROLES:
         fractions = {p: _role_fraction(holds[p], role) for p in arm_phases}
