@@ -334,10 +334,10 @@ class DdsBackend(RobotBackend):
         self._wire = codec.WireState()
         self._t_state: float | None = None
         self._first_state = threading.Event()
+        self._first_hand_state = {side: threading.Event() for side in codec.SIDES}
         # shared with apply_action (under _lock)
         self._target_q = emb.q_default.copy()
         self._lower_cmd = g1.LowerBodyCommand()
-        self._have_target = False
         self._estop = False
         self._ramp_from: np.ndarray | None = None
         self._ramp_t0 = 0.0
@@ -356,6 +356,7 @@ class DdsBackend(RobotBackend):
         self._pub: dict[str, object] = {}
         self._sub: dict[str, object] = {}
         self._last_reject_log = -1e9
+        self._crashed = False
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -388,8 +389,16 @@ class DdsBackend(RobotBackend):
                 f"`psi-teleop sim --dds --domain {c.domain} --interface lo`; for a G1 check the cable, the "
                 "interface name (`ip addr`: the PC must be on 192.168.123.x) and that the robot is powered on"
             )
+        for side in codec.SIDES:  # the Dex3 states come on their own topics; give them a moment
+            if not self._first_hand_state[side].wait(1.0):
+                log.warning("robot link: no Dex3 state from the %s hand yet; its targets start from the default pose", side)
         with self._lock:
-            self._target_q[:] = self._wire.q  # hold where the robot is until the first action
+            # hold where the robot is until the first action (hands without a state: default pose)
+            known = np.ones(len(g1.MODEL_JOINTS), dtype=bool)
+            for side in codec.SIDES:
+                if not self._first_hand_state[side].is_set():
+                    known[codec.wire_map().hand_model_index[side]] = False
+            self._target_q[known] = self._wire.q[known]
             state = self._state_locked()
         if self.policy is not None:
             self.policy.reset(state)
@@ -447,6 +456,7 @@ class DdsBackend(RobotBackend):
         with self._lock:
             self._hand_state_codec[side].decode(data, self._wire)
             self._stats.hand_states_received += 1
+        self._first_hand_state[side].set()
 
     # ------------------------------------------------------------------ RobotBackend API
     def _state_locked(self) -> RobotState:
@@ -492,7 +502,6 @@ class DdsBackend(RobotBackend):
             self._target_q[self._hand_idx] = hand_q
             self._target_q[self._arm_idx] = arm_q
             self._lower_cmd = g1.LowerBodyCommand.from_array(lower)
-            self._have_target = True
             self._watchdog.on_command(t)
 
     def damp(self) -> None:
@@ -513,7 +522,7 @@ class DdsBackend(RobotBackend):
 
     @property
     def link_status(self) -> LinkStatus:
-        if not self._started:
+        if not self._started or self._crashed:
             return LinkStatus.DISCONNECTED
         if self._estop:
             return LinkStatus.DAMPING
@@ -618,7 +627,11 @@ class DdsBackend(RobotBackend):
                     self._stats.overruns += 1
                     deadline = clock.now()  # do not try to catch up with a burst
         except Exception:  # noqa: BLE001 - the thread must say why it died
-            log.exception("robot link: the command thread crashed; the robot's own timeout will stop it")
+            self._crashed = True
+            log.exception(
+                "robot link: the command thread crashed and no longer commands the robot; the Dex3 hands stop by "
+                "themselves after 1 s, the body keeps its last command - put the robot in damping with the remote"
+            )
             raise
 
     def _fill_command(
