@@ -7,7 +7,7 @@ Data flow (one process; ``unitree_sdk2py`` over CycloneDDS)::
                                               ▼
     apply_action() ──► targets (lock) ──► command thread, ``command_rate_hz`` (500 Hz):
                                             watchdog ─► OK / hold / damp
-                                            lower body: policy (AMO) every 1/50 s → legs + waist
+                                            legs + waist ◄── lower-body thread: policy (AMO), 50 Hz
                                             sanitize (NaN refused, limits clipped) → CRC
                                             ──► rt/lowcmd, rt/dex3/{left,right}/cmd, rt/psi/lower_body (sim)
 
@@ -299,6 +299,10 @@ class LinkStats:
     unsafe_commands_dropped: int = 0  # whole commands not sent (non-finite after the policy)
     overruns: int = 0  # command ticks that started later than one period after their deadline
     watchdog_trips: int = 0
+    policy_steps: int = 0  # lower-body policy steps (50 Hz for AMO)
+    policy_failures: int = 0  # steps that raised or returned NaN (legs kept their targets)
+    policy_overruns: int = 0  # policy ticks that started later than one period after their deadline
+    policy_step_ms: float = 0.0  # duration of the last policy step [ms]
 
 
 class DdsBackend(RobotBackend):
@@ -351,6 +355,8 @@ class DdsBackend(RobotBackend):
         self._events: list[WatchdogEvent] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._policy_thread: threading.Thread | None = None
+        self._policy_reset = False  # set by other threads, done by the lower-body thread
         self._accepting = False
         self._started = False
         self._pub: dict[str, object] = {}
@@ -400,10 +406,14 @@ class DdsBackend(RobotBackend):
                     known[codec.wire_map().hand_model_index[side]] = False
             self._target_q[known] = self._wire.q[known]
             state = self._state_locked()
-        if self.policy is not None:
-            self.policy.reset(state)
+            self._lower_q[:] = self._wire.q[self._lower_idx]
         self._started = True
         self._stop.clear()
+        if self.policy is not None:
+            self.policy.reset(state)
+            self._policy_tick(force=True)  # the legs get the policy's targets from the very first command
+            self._policy_thread = threading.Thread(target=self._run_lower_body, name="dds-lower-body", daemon=True)
+            self._policy_thread.start()
         self._thread = threading.Thread(target=self._run, name="dds-command", daemon=True)
         self._thread.start()
         log.info(
@@ -414,11 +424,13 @@ class DdsBackend(RobotBackend):
     def stop(self) -> None:
         """Send damping for a few ticks, stop the command thread, close the channels. Idempotent."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
-                log.error("robot link: the command thread did not stop within 2 s")
-            self._thread = None
+        for name in ("_policy_thread", "_thread"):
+            thread = getattr(self, name)
+            if thread is not None:
+                thread.join(timeout=2.0)
+                if thread.is_alive():
+                    log.error("robot link: the %s thread did not stop within 2 s", thread.name)
+                setattr(self, name, None)
         if self._started and self._t_state is not None and "lowcmd" in self._pub:
             try:  # last words: damping, so a robot that stops hearing us is not left stiff on stale targets
                 self._fill_damping(self._cmd)
@@ -516,8 +528,7 @@ class DdsBackend(RobotBackend):
             self._estop = False
             self._ramp_from = self._wire.q.copy()
             self._ramp_t0 = clock.now()
-        if self.policy is not None:
-            self.policy.reset(self.read_state())
+            self._policy_reset = True
         log.info("robot link: released from damping - ramping back to the commanded pose")
 
     @property
@@ -574,8 +585,7 @@ class DdsBackend(RobotBackend):
         c = self.config
         period = 1.0 / c.command_rate_hz
         hand_every = max(1, int(round(c.command_rate_hz / c.hand_rate_hz)))
-        lower_rate = self.policy.rate_hz if self.policy is not None else 50.0
-        lower_every = max(1, int(round(c.command_rate_hz / lower_rate)))
+        lower_every = max(1, int(round(c.command_rate_hz / 50.0)))  # rt/psi/lower_body at 50 Hz
         cmd = self._cmd
         tick = 0
         seq = 0
@@ -596,8 +606,7 @@ class DdsBackend(RobotBackend):
                         with self._lock:
                             self._ramp_from = self._wire.q.copy()
                             self._ramp_t0 = t
-                        if self.policy is not None:
-                            self.policy.reset(self.read_state())
+                            self._policy_reset = True
                 if health is not LinkHealth.WAITING:
                     if health is not LinkHealth.OK:
                         # hold: no walking while the link or the command source is in doubt
@@ -606,7 +615,7 @@ class DdsBackend(RobotBackend):
                     if estop or health is LinkHealth.DAMPING:
                         self._fill_damping(cmd)
                     else:
-                        self._fill_command(cmd, t, health, lower_cmd, tick % lower_every == 0)
+                        self._fill_command(cmd, t)
                     try:
                         self._stats.values_clipped += codec.sanitize_command(cmd, self._limits)
                         self._publish(cmd, hands=tick % hand_every == 0)
@@ -634,15 +643,13 @@ class DdsBackend(RobotBackend):
             )
             raise
 
-    def _fill_command(
-        self, cmd: codec.MotorCommand, t: float, health: LinkHealth, lower_cmd: g1.LowerBodyCommand, lower_tick: bool
-    ) -> None:
+    def _fill_command(self, cmd: codec.MotorCommand, t: float) -> None:
         li = self._lower_idx
         with self._lock:
             cmd.q[:] = self._target_q
             measured_lower = self._wire.q[li]
             ramp_from, ramp_t0 = self._ramp_from, self._ramp_t0
-            state = self._state_locked() if (lower_tick and self.policy is not None and health is not LinkHealth.STATE_LOST) else None
+            lower_q, lower_kp, lower_kd = self._lower_q.copy(), self._lower_kp.copy(), self._lower_kd.copy()
         if ramp_from is not None:
             alpha = 1.0 if self.config.recover_ramp_s <= 0 else min(1.0, (t - ramp_t0) / self.config.recover_ramp_s)
             u = self._upper_idx
@@ -661,17 +668,60 @@ class DdsBackend(RobotBackend):
             cmd.kd[li] = 0.0
             cmd.q[li] = np.clip(measured_lower, self._limits.q_min[li], self._limits.q_max[li])
         else:
-            if state is not None:
-                try:
-                    targets = self.policy.step(lower_cmd, state)
-                    self._lower_q[:] = targets.q
-                    self._lower_kp[:] = targets.kp
-                    self._lower_kd[:] = targets.kd
-                except Exception as exc:  # noqa: BLE001 - a failing policy must not stop the link
-                    log.error("robot link: the lower-body policy failed (%s); legs hold their last targets", exc)
-            cmd.q[li] = self._lower_q
-            cmd.kp[li] = self._lower_kp
-            cmd.kd[li] = self._lower_kd
+            cmd.q[li] = lower_q
+            cmd.kp[li] = lower_kp
+            cmd.kd[li] = lower_kd
+
+    # ------------------------------------------------------------------ lower-body thread
+    def _policy_tick(self, force: bool = False) -> None:
+        """One step of the lower-body policy; its targets replace the legs' and waist's under the lock.
+
+        Skipped (legs keep their last targets) while the state is lost, in damping or e-stop.
+        While the command source stalls, the policy runs with zero velocity: it stands.
+        """
+        with self._lock:
+            health, estop = self._watchdog.health, self._estop
+            reset, self._policy_reset = self._policy_reset, False
+            cmd = self._lower_cmd
+            state = self._state_locked()
+        if not force and (estop or health in (LinkHealth.WAITING, LinkHealth.STATE_LOST, LinkHealth.DAMPING)):
+            return
+        if reset:
+            self.policy.reset(state)
+        if health is LinkHealth.COMMAND_STALLED:
+            cmd = g1.LowerBodyCommand(cmd.torso_rpy, cmd.torso_height, 0.0, 0.0, 0.0, cmd.target_yaw)
+        t0 = clock.now()
+        try:
+            targets = self.policy.step(cmd, state)
+            q, kp, kd = (np.asarray(v, dtype=float).reshape(len(self._lower_idx)) for v in (targets.q, targets.kp, targets.kd))
+        except Exception as exc:  # noqa: BLE001 - a failing policy must not stop the link
+            self._stats.policy_failures += 1
+            if self._stats.policy_failures == 1 or self._stats.policy_failures % 50 == 0:
+                log.error("robot link: the lower-body policy failed (%s); legs hold their last targets", exc)
+            return
+        self._stats.policy_steps += 1
+        self._stats.policy_step_ms = (clock.now() - t0) * 1e3
+        if not (np.isfinite(q).all() and np.isfinite(kp).all() and np.isfinite(kd).all()):
+            self._stats.policy_failures += 1
+            log.error("robot link: the lower-body policy returned NaN/inf targets; legs hold their last targets")
+            return
+        with self._lock:
+            self._lower_q[:], self._lower_kp[:], self._lower_kd[:] = q, kp, kd
+
+    def _run_lower_body(self) -> None:
+        period = 1.0 / self.policy.rate_hz
+        deadline = clock.now()
+        try:
+            while not self._stop.is_set():
+                deadline += period
+                late = clock.sleep_until(deadline)
+                if late > period:
+                    self._stats.policy_overruns += 1
+                    deadline = clock.now()
+                self._policy_tick()
+        except Exception:  # noqa: BLE001 - say why the legs stopped getting new targets
+            log.exception("robot link: the lower-body thread crashed; the legs hold their last targets")
+            raise
 
     def _log_event(self, event: WatchdogEvent) -> None:
         if event.health in (LinkHealth.STATE_LOST, LinkHealth.DAMPING, LinkHealth.COMMAND_STALLED):

@@ -84,6 +84,8 @@ def test_amo_targets_reach_rt_lowcmd(tmp_path):
         assert last["q"][s] == pytest.approx(action[g1.ACTION_LEFT_ARM][3], abs=1e-6)
         assert last["kp"][s] == pytest.approx(80.0)
         assert last["mode_machine"] == 5  # echoed from the simulator's rt/lowstate
+        stats = backend.stats()
+        assert stats.policy_steps >= 20 and stats.policy_failures == 0  # its own 50 Hz thread, 1.5 s
     finally:
         reader.close()
         backend.stop()
