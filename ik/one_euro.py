@@ -99,6 +99,18 @@ class OneEuroFilter:
         self._out[:] = x
         self._initialized = True
 
+    def reset_part(self, part: slice, x: np.ndarray) -> None:
+        """Restart the elements ``part`` from ``x`` at rest; the other elements keep their history.
+
+        Lets one filter smooth several independent signals stacked in one vector (one call
+        per tick instead of one per signal) while each restarts on its own.
+        """
+        if not self._initialized:
+            return  # the first call restarts everything from its sample anyway
+        self._x_hat[part] = x
+        self._dx_hat[part] = 0.0
+        self._out[part] = x
+
     def __call__(self, x: np.ndarray, dt: float) -> np.ndarray:
         """Filter one sample ``x`` (shape ``(size,)``) taken ``dt`` [s] after the previous one.
 

@@ -33,6 +33,9 @@ _LOCAL_WORLD_ALIGNED = None
 #: Target names, for info and filters.
 _WRIST_KEYS = {"left": "T_base_left_wrist", "right": "T_base_right_wrist"}
 _ELBOW_KEYS = {"left": "p_base_left_elbow", "right": "p_base_right_elbow"}
+_WRIST_SIDE = {v: k for k, v in _WRIST_KEYS.items()}
+_ELBOW_SIDE = {v: k for k, v in _ELBOW_KEYS.items()}
+_ZERO3 = np.zeros(3)
 
 
 class IKBackend(enum.Enum):
@@ -236,45 +239,49 @@ def _quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
 
 
 class _TargetChannel:
-    """Validation, glitch rejection and One-Euro smoothing of one pose target.
+    """Validation and glitch rejection of one pose target, staged into a shared filter input.
 
-    Positions are filtered directly; orientations as unit quaternions kept in one hemisphere
-    (sign-continuous), renormalised after filtering (accurate for the small per-tick
-    rotations of tracked bodies).
+    Each channel owns a slice of the stacked target vector that :class:`UpperBodyIK` smooths
+    with one One-Euro filter call per tick: positions as they are, orientations as unit
+    quaternions kept in one hemisphere (sign-continuous), renormalised after filtering
+    (accurate for the small per-tick rotations of tracked bodies).
     """
 
-    def __init__(self, name: str, filter_config: OneEuroConfig | None, max_jump: float, hold_ticks: int,
-                 has_position: bool, has_rotation: bool):
+    def __init__(self, name: str, part: slice, max_jump: float, hold_ticks: int, has_position: bool,
+                 has_rotation: bool):
         self.name = name
+        self.part = part
         self.has_position = has_position
         self.has_rotation = has_rotation
-        self.max_jump = max_jump
+        self.max_jump2 = max_jump ** 2
         self.hold_ticks = hold_ticks
         size = (3 if has_position else 0) + (4 if has_rotation else 0)
-        self._filter = OneEuroFilter(filter_config, size) if filter_config is not None else None
         self._raw = np.zeros(size)
         self._last = np.zeros(size)  # last accepted raw sample
         self._valid = False
         self._jumps = 0
+        self.restarted = False  # the filter must restart this slice from the staged sample
         self.position = np.zeros(3)
         self.rotation = np.eye(3)
 
     def reset(self) -> None:
         self._valid = False
         self._jumps = 0
-        if self._filter is not None:
-            self._filter.reset()
 
-    def update(self, p: np.ndarray | None, R: np.ndarray | None, dt: float) -> tuple[bool, bool]:
-        """Feed one sample; returns ``(usable, rejected)``: whether a target exists, and
-        whether this sample was replaced by the last good one."""
+    def stage(self, p: np.ndarray | None, R: np.ndarray | None, x_all: np.ndarray) -> tuple[bool, bool]:
+        """Validate one sample and write it (or the last good one) into ``x_all[part]``.
+
+        Returns ``(usable, rejected)``: whether a target exists, and whether this sample was
+        replaced by the last good one.
+        """
         ok = True
         i = 0
+        raw = self._raw
         if self.has_position:
             if p is None or p.shape != (3,) or not math.isfinite(p.sum()):
                 ok = False
             else:
-                self._raw[0:3] = p
+                raw[0:3] = p
             i = 3
         if self.has_rotation and ok:
             if R is None or R.shape != (3, 3) or not math.isfinite(R.sum()):
@@ -286,33 +293,34 @@ class _TargetChannel:
                 else:
                     if self._valid and float(q @ self._last[i:i + 4]) < 0.0:
                         q = -q
-                    self._raw[i:i + 4] = q
+                    raw[i:i + 4] = q
         if ok and self._valid and self.has_position and self.hold_ticks > 0:
-            d = self._raw[0:3] - self._last[0:3]
-            if float(d @ d) > self.max_jump ** 2 and self._jumps < self.hold_ticks:
+            d = raw[0:3] - self._last[0:3]
+            if float(d @ d) > self.max_jump2 and self._jumps < self.hold_ticks:
                 self._jumps += 1
                 ok = False
-            elif ok:
+            else:
                 self._jumps = 0
+        self.restarted = ok and not self._valid
         if not ok:
             if not self._valid:
                 return False, True
-            sample = self._last
-            rejected = True
-        else:
-            self._last[:] = self._raw
-            self._valid = True
-            sample = self._raw
-            rejected = False
-        out = self._filter(sample, dt) if self._filter is not None else sample
+            x_all[self.part] = self._last
+            return True, True
+        self._last[:] = raw
+        self._valid = True
+        x_all[self.part] = raw
+        return True, False
+
+    def read(self, out_all: np.ndarray) -> None:
+        """Set :attr:`position` and :attr:`rotation` from the filtered stacked vector."""
+        out = out_all[self.part]
         if self.has_position:
             self.position[:] = out[0:3]
         if self.has_rotation:
             i = 3 if self.has_position else 0
             q = out[i:i + 4]
-            n = float(np.linalg.norm(q))
-            self.rotation[:] = _quat_wxyz_to_mat(q if n > 1e-9 else self._last[i:i + 4])
-        return True, rejected
+            self.rotation[:] = _quat_wxyz_to_mat(q if float(q @ q) > 1e-12 else self._last[i:i + 4])
 
 
 class UpperBodyIK:
@@ -403,12 +411,17 @@ class UpperBodyIK:
                          if cfg.collision_avoidance else None)
 
         jump, hold = cfg.max_target_jump, cfg.teleport_hold_ticks
-        self._channels = {
-            **{_WRIST_KEYS[s]: _TargetChannel(_WRIST_KEYS[s], cfg.filter, jump, hold, True, True) for s in g1.SIDES},
-            "T_base_head": _TargetChannel("T_base_head", cfg.filter, jump, hold, True, True),
-            "R_base_waist": _TargetChannel("R_base_waist", cfg.filter, jump, 0, False, True),
-            **{_ELBOW_KEYS[s]: _TargetChannel(_ELBOW_KEYS[s], cfg.filter, jump, hold, True, False) for s in g1.SIDES},
-        }
+        layout = [(_WRIST_KEYS["left"], True, True), (_WRIST_KEYS["right"], True, True), ("T_base_head", True, True),
+                  ("R_base_waist", False, True), (_ELBOW_KEYS["left"], True, False), (_ELBOW_KEYS["right"], True, False)]
+        self._channels: dict[str, _TargetChannel] = {}
+        offset = 0
+        for key, has_p, has_r in layout:
+            size = (3 if has_p else 0) + (4 if has_r else 0)
+            self._channels[key] = _TargetChannel(key, slice(offset, offset + size), jump, 0 if key == "R_base_waist"
+                                                 else hold, has_p, has_r)
+            offset += size
+        self._x_targets = np.zeros(offset)  # stacked staged targets, smoothed by one filter call
+        self._filter = OneEuroFilter(cfg.filter, offset) if cfg.filter is not None else None
         self._wrist_fids = {s: self.model.getFrameId(g1.WRIST_FRAMES[s]) for s in g1.SIDES}
         self._head_fid = self.model.getFrameId(HEAD_FRAME)
         # FUSED backend: per-task weights, selected rows and frame ids, preallocated stacks.
@@ -464,6 +477,8 @@ class UpperBodyIK:
         self._configuration.update(self._q)
         for ch in self._channels.values():
             ch.reset()
+        if self._filter is not None:
+            self._filter.reset()
 
     def forward(self, arm_q: np.ndarray, torso_rpy: np.ndarray, torso_height: float) -> dict[str, np.ndarray]:
         """Frame poses (4x4, base frame [m]) for a pose: keys ``left_wrist``, ``right_wrist``,
@@ -623,67 +638,68 @@ class UpperBodyIK:
         tasks = [self._posture_task]
         rejected: list[str] = []
 
-        active_wrist = {}
-        for side in g1.SIDES:
-            key = _WRIST_KEYS[side]
-            p, R = self._as_pose(key, getattr(targets, key))
+        x_all = self._x_targets
+        staged: list[_TargetChannel] = []
+
+        def stage(key: str, p: np.ndarray | None, R: np.ndarray | None) -> None:
             ch = self._channels[key]
-            if p is None:
+            if p is None and R is None:
                 ch.reset()
-                continue
-            usable, rej = ch.update(p, R, dt)
+                return
+            usable, rej = ch.stage(p, R, x_all)
             if rej:
                 rejected.append(key)
             if usable:
-                task = self._wrist_tasks[side]
-                task.set_target(pin.SE3(ch.rotation, ch.position))
-                tasks.append(task)
-                active_wrist[side] = ch
+                staged.append(ch)
 
-        p, R = self._as_pose("T_base_head", targets.T_base_head)
-        ch = self._channels["T_base_head"]
-        head_active = False
-        if p is None:
-            ch.reset()
+        for side in g1.SIDES:
+            key = _WRIST_KEYS[side]
+            stage(key, *self._as_pose(key, getattr(targets, key)))
+        stage("T_base_head", *self._as_pose("T_base_head", targets.T_base_head))
+        if targets.R_base_waist is not None:
+            R = np.asarray(targets.R_base_waist, dtype=float)
+            if R.shape != (3, 3):
+                raise IKInputError(f"R_base_waist must be a 3x3 rotation matrix, got shape {R.shape}")
+            stage("R_base_waist", None, R)
         else:
-            usable, rej = ch.update(p, R, dt)
-            if rej:
-                rejected.append("T_base_head")
-            if usable:
+            stage("R_base_waist", None, None)
+        for side in g1.SIDES:
+            key = _ELBOW_KEYS[side]
+            p = getattr(targets, key)
+            if p is not None:
+                p = np.asarray(p, dtype=float)
+                if p.shape != (3,):
+                    raise IKInputError(f"{key} must have shape (3,) [m], got {p.shape}")
+            stage(key, p, None)
+
+        if self._filter is not None:
+            for ch in staged:
+                if ch.restarted:
+                    self._filter.reset_part(ch.part, x_all[ch.part])
+            out_all = self._filter(x_all, dt)
+        else:
+            out_all = x_all
+        active_wrist = {}
+        head_active = False
+        for ch in staged:
+            ch.read(out_all)
+            key = ch.name
+            if key == "T_base_head":
                 head_active = True
                 self._head_height_task.set_target(ch.position)
                 self._head_rot_task.set_target(pin.SE3(ch.rotation, ch.position))
                 tasks += [self._head_height_task, self._head_rot_task]
-
-        ch = self._channels["R_base_waist"]
-        if targets.R_base_waist is None:
-            ch.reset()
-        else:
-            R = np.asarray(targets.R_base_waist, dtype=float)
-            if R.shape != (3, 3):
-                raise IKInputError(f"R_base_waist must be a 3x3 rotation matrix, got shape {R.shape}")
-            usable, rej = ch.update(None, R, dt)
-            if rej:
-                rejected.append("R_base_waist")
-            if usable:
-                self._waist_task.set_target(pin.SE3(ch.rotation, np.zeros(3)))
+            elif key == "R_base_waist":
+                self._waist_task.set_target(pin.SE3(ch.rotation, _ZERO3))
                 tasks.append(self._waist_task)
-
-        for side in g1.SIDES:
-            key = _ELBOW_KEYS[side]
-            p = getattr(targets, key)
-            ch = self._channels[key]
-            if p is None:
-                ch.reset()
-                continue
-            p = np.asarray(p, dtype=float)
-            if p.shape != (3,):
-                raise IKInputError(f"{key} must have shape (3,) [m], got {p.shape}")
-            usable, rej = ch.update(p, None, dt)
-            if rej:
-                rejected.append(key)
-            if usable:
-                task = self._elbow_tasks[side]
+            elif key in _WRIST_SIDE:
+                side = _WRIST_SIDE[key]
+                task = self._wrist_tasks[side]
+                task.set_target(pin.SE3(ch.rotation, ch.position))
+                tasks.append(task)
+                active_wrist[side] = ch
+            else:
+                task = self._elbow_tasks[_ELBOW_SIDE[key]]
                 task.set_target(ch.position)
                 tasks.append(task)
 

@@ -47,31 +47,40 @@ class CasadiArmIK:
             self._chains[side] = (model.parents[model.getJointId(joints[0])], chain, model.frames[fid].placement.homogeneous)
         self._data = model.createData()
 
+        # As the original: error terms as SX casadi.Functions (there built with pinocchio.casadi),
+        # called on the Opti (MX) variables.
+        q_sx = ca.SX.sym("q", 14)
+        T_target_sx = {s: ca.SX.sym(f"T_{s}", 4, 4) for s in g1.SIDES}
+        T_root_sx = {s: ca.SX.sym(f"R_{s}", 4, 4) for s in g1.SIDES}
+        trans, rot = [], []
+        for k, side in enumerate(g1.SIDES):
+            _, chain, T_joint_wrist = self._chains[side]
+            T = T_root_sx[side]
+            for j, (M, axis) in enumerate(chain):
+                T = T @ ca.DM(M) @ self._rot(axis, q_sx[7 * k + j])
+            T = T @ ca.DM(T_joint_wrist)
+            Tt = T_target_sx[side]
+            trans.append(T[0:3, 3] - Tt[0:3, 3])
+            E = T[0:3, 0:3] @ Tt[0:3, 0:3].T
+            E = 0.5 * (E - E.T)
+            rot.append(ca.vertcat(E[2, 1], E[0, 2], E[1, 0]))
+        args = [q_sx, T_target_sx["left"], T_target_sx["right"], T_root_sx["left"], T_root_sx["right"]]
+        translational_error = ca.Function("translational_error", args, [ca.vertcat(*trans)])
+        rotational_error = ca.Function("rotational_error", args, [ca.vertcat(*rot)])
+
         opti = ca.Opti()
         q = opti.variable(14)
         self._q_last = opti.parameter(14)
         self._T_target = {s: opti.parameter(4, 4) for s in g1.SIDES}
         self._T_root = {s: opti.parameter(4, 4) for s in g1.SIDES}
-        trans = []
-        rot = []
-        for k, side in enumerate(g1.SIDES):
-            _, chain, T_joint_wrist = self._chains[side]
-            T = self._T_root[side]
-            for j, (M, axis) in enumerate(chain):
-                T = T @ ca.DM(M) @ self._rot(axis, q[7 * k + j])
-            T = T @ ca.DM(T_joint_wrist)
-            Tt = self._T_target[side]
-            trans.append(T[0:3, 3] - Tt[0:3, 3])
-            E = T[0:3, 0:3] @ Tt[0:3, 0:3].T
-            E = 0.5 * (E - E.T)
-            rot.append(ca.vertcat(E[2, 1], E[0, 2], E[1, 0]))
-        cost = (50.0 * ca.sumsqr(ca.vertcat(*trans)) + ca.sumsqr(ca.vertcat(*rot))
+        call = [q, self._T_target["left"], self._T_target["right"], self._T_root["left"], self._T_root["right"]]
+        cost = (50.0 * ca.sumsqr(translational_error(*call)) + ca.sumsqr(rotational_error(*call))
                 + 0.02 * ca.sumsqr(q) + 0.1 * ca.sumsqr(q - self._q_last))
         lo, hi = ik.q_min[4:18], ik.q_max[4:18]
         opti.subject_to(opti.bounded(lo, q, hi))
         opti.minimize(cost)
-        opti.solver("ipopt", {"print_time": False, "ipopt": {"print_level": 0, "max_iter": max_iter, "tol": tol,
-                                                               "sb": "yes"}})
+        opti.solver("ipopt", {"print_time": False, "calc_lam_p": False,
+                              "ipopt": {"print_level": 0, "max_iter": max_iter, "tol": tol, "sb": "yes"}})
         self._opti = opti
         self._q = q
         self._q_value = np.clip(np.zeros(14), lo, hi)
