@@ -27,7 +27,9 @@ Observation at each 50 Hz step (1043 values = 93 + 17 + 3 + 10·93)::
     history      = the previous 10 proprio frames (oldest first)
 
 with ``Δψ = wrap(yaw - target_yaw)``, forced to 0 while standing (|vx| < 0.1, decided on
-the previous step, as in the reference). The policy also receives the last 25 proprio
+the previous step, as in the reference). The reference also builds a copy of the joint
+velocities with the ankle and waist roll/pitch entries zeroed but feeds the unmodified
+velocities to the network; we feed what it feeds. The policy also receives the last 25 proprio
 frames *including* the current one (2325 values). Its 15 raw outputs ``a`` are clipped to
 ±40; the targets are ``q_default[:15] + 0.25·a`` with AMO's gains; ``last_action`` becomes
 ``[a, (q_arm - q_default_arm)/0.25]``. The gait phase of each foot advances by
