@@ -389,6 +389,12 @@ class DdsBackend(RobotBackend):
             self._pub["lower_body"] = wire.RawWriter(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_)
         if not self._first_state.wait(c.connect_timeout_s):
             self.stop()
+            if self._stats.bad_crc_states:
+                raise LinkError(
+                    f"{codec.TOPIC_LOWSTATE} arrives but all {self._stats.bad_crc_states} messages failed their CRC "
+                    "check: another robot type or firmware on this domain? If this G1's firmware leaves the CRC "
+                    "empty, start with DdsConfig(check_state_crc=False)"
+                )
             raise LinkError(
                 f"no robot state on {codec.TOPIC_LOWSTATE} within {c.connect_timeout_s:.1f} s "
                 f"(DDS domain {c.domain}, interface {c.interface!r}). For the simulator run "
@@ -456,6 +462,8 @@ class DdsBackend(RobotBackend):
         with self._lock:
             if self._lowstate_codec.decode(data, self._wire, check_crc=self.config.check_state_crc) is None:
                 self._stats.bad_crc_states += 1
+                if self._stats.bad_crc_states in (1, 100) or self._stats.bad_crc_states % 5000 == 0:
+                    log.warning("robot link: dropped %d rt/lowstate messages with a wrong CRC", self._stats.bad_crc_states)
                 return
             self._t_state = t
             self._watchdog.on_state(t)
