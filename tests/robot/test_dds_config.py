@@ -58,3 +58,14 @@ def test_policy_source_needs_a_policy():
 def test_sim_config_validation(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         DdsSimConfig(**kwargs)
+
+
+def test_start_without_a_robot_says_what_to_run():
+    from teleop.robot.exceptions import LinkError
+    from tests.robot.dds_sim_process import DOMAIN, INTERFACE
+
+    backend = DdsBackend(DdsConfig(domain=DOMAIN, interface=INTERFACE, connect_timeout_s=0.5))
+    with pytest.raises(LinkError, match=r"no robot state on rt/lowstate within 0.5 s.*psi-teleop sim --dds --domain 1"):
+        backend.start()
+    assert backend.link_status.value == "disconnected"
+    backend.stop()  # idempotent after a failed start
