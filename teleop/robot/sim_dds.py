@@ -15,6 +15,10 @@ own gains). When an rt/lowcmd commands every leg motor with a nonzero ``kp`` (a 
 policy such as AMO running in the teleop process), the base is released once and for all:
 the pelvis becomes a free body and the legs and waist follow rt/lowcmd's PD targets.
 
+Unitree's ``motion_switcher`` RPC service is played too (``CheckMode``, ``SelectMode``,
+``ReleaseMode``): started with a motion mode (``--motion-mode ai``) the simulator ignores
+rt/lowcmd until the link releases it, as a G1 in sport mode must not be low-level commanded.
+
 Diagnostics (simulator only, a real G1 leaves them zero): ``LowState_.reserve[0]`` carries
 the CRC of the last rt/lowcmd applied to the physics, ``reserve[1]`` how many bad-CRC
 commands were ignored. The round-trip benchmark uses the first.
