@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -102,12 +103,15 @@ class CapsuleCollisionBarrier(Barrier):
         self._h = np.zeros(self.dim)
         self._J = np.zeros((self.dim, model.nv))
         self._end_fids = []
+        self._centre_fids = []
         for c in capsules:
-            ends = (f"capsule_{c.name}_p0", f"capsule_{c.name}_p1")
-            if not (model.existFrame(ends[0]) and model.existFrame(ends[1])):
-                raise IKConfigError(f"the IK model lacks the end-point frames {ends} of capsule '{c.name}'; "
+            ends = (f"capsule_{c.name}_p0", f"capsule_{c.name}_p1", f"capsule_{c.name}_c")
+            if not all(model.existFrame(e) for e in ends):
+                raise IKConfigError(f"the IK model lacks the frames {ends} of capsule '{c.name}'; "
                                     "build it with ik.model.build_upper_body_model")
             self._end_fids.append((model.getFrameId(ends[0]), model.getFrameId(ends[1])))
+            self._centre_fids.append(model.getFrameId(ends[2]))
+        self._centres = np.zeros((len(capsules), 3))
         self._P0 = np.zeros((len(capsules), 3))
         self._P1 = np.zeros((len(capsules), 3))
         self.activation_distance = float(activation_distance)
@@ -141,13 +145,21 @@ class CapsuleCollisionBarrier(Barrier):
         Jacobian work is done for them.
         """
         data = configuration.data
-        self._segments(data)
-        centers = 0.5 * (self._P0 + self._P1)
-        d_sphere = (np.linalg.norm(centers[self._pa] - centers[self._pb], axis=1)
+        oMf = data.oMf
+        centres = self._centres
+        for i, fid in enumerate(self._centre_fids):
+            centres[i] = oMf[fid].translation
+        d_sphere = (np.linalg.norm(centres[self._pa] - centres[self._pb], axis=1)
                     - self._bound_radius[self._pa] - self._bound_radius[self._pb])
-        self._active[:] = d_sphere < self.activation_distance
+        np.less(d_sphere, self.activation_distance, out=self._active)
         np.maximum(d_sphere, self.activation_distance, out=self._h)
         self._J.fill(0.0)
+        if not self._active.any():
+            return
+        for i in {int(c) for j in np.flatnonzero(self._active) for c in self._pairs[j]}:
+            f0, f1 = self._end_fids[i]
+            self._P0[i] = oMf[f0].translation
+            self._P1[i] = oMf[f1].translation
         jac: dict[int, np.ndarray] = {}
         for j in np.flatnonzero(self._active):
             ia, ib = self._pairs[j]
@@ -169,6 +181,21 @@ class CapsuleCollisionBarrier(Barrier):
                 contribution = w6 @ jac[i]
                 row = contribution if row is None else row + contribution
             self._J[j] = row
+
+    def margins_of(self, data: "pin.Data", pairs: np.ndarray) -> np.ndarray:
+        """:math:`h_j` [m] of the pairs ``pairs`` (indices) from the frame placements in ``data``,
+        without Jacobians (a cheap check after a step)."""
+        oMf = data.oMf
+        out = np.empty(len(pairs))
+        for n, j in enumerate(pairs):
+            ia, ib = self._pairs[j]
+            a0, a1 = self._end_fids[ia]
+            b0, b1 = self._end_fids[ib]
+            pa, pb = closest_points_segments(oMf[a0].translation, oMf[a1].translation,
+                                             oMf[b0].translation, oMf[b1].translation)
+            d = pa - pb
+            out[n] = math.sqrt(float(d @ d)) - self._radius[ia] - self._radius[ib] - self.d_min
+        return out
 
     @property
     def active(self) -> np.ndarray:

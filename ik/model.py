@@ -7,8 +7,8 @@ Upper body (:func:`build_upper_body_model`)::
                                                                               ├── right arm (7) ── right wrist
                                                                               └── "head" frame (fixed)
 
-Each collision capsule of :data:`CAPSULES` also gets two frames, ``capsule_<name>_p0`` and
-``capsule_<name>_p1``, at its segment's end points.
+Each collision capsule of :data:`CAPSULES` also gets three frames, ``capsule_<name>_p0``,
+``capsule_<name>_p1`` and ``capsule_<name>_c``, at its segment's end points and centre.
 
 The Menagerie model is loaded by :func:`teleop.robot.g1.load_pinocchio_model`; legs, hands and
 the free flyer are locked by :func:`pinocchio.buildReducedModel` (legs and hands at their
@@ -116,7 +116,8 @@ def build_upper_body_model() -> "pin.Model":
 
     for capsule in CAPSULES:  # segment end points as frames: read with the other frame placements
         parent = model.getFrameId(capsule.frame)
-        for end, p in (("p0", capsule.p0), ("p1", capsule.p1)):
+        centre = tuple(0.5 * (a + b) for a, b in zip(capsule.p0, capsule.p1))
+        for end, p in (("p0", capsule.p0), ("p1", capsule.p1), ("c", centre)):
             model.addFrame(pin.Frame(f"capsule_{capsule.name}_{end}", model.frames[parent].parentJoint, parent,
                                      model.frames[parent].placement * pin.SE3(np.eye(3), np.array(p)),
                                      pin.FrameType.OP_FRAME))

@@ -517,9 +517,8 @@ class UpperBodyIK:
         ``min(h_before, 0) - 1 mm``; ``configuration`` is left at the accepted pose.
         """
         barrier = self._barrier
-        h_before = barrier.margins.copy()
-        active = barrier.active.copy()
-        floor = np.minimum(h_before[active], 0.0) - 1e-3
+        pairs = np.flatnonzero(barrier.active)
+        floor = np.minimum(barrier.margins[pairs], 0.0) - 1e-3
         q = self._q
         step = q_new - q
         configuration = self._configuration
@@ -527,8 +526,7 @@ class UpperBodyIK:
             candidate = q + scale * step
             if scale != 1.0:
                 configuration.update(candidate)
-            barrier.update(configuration)
-            if np.all(barrier.margins[active] >= floor):
+            if np.all(barrier.margins_of(configuration.data, pairs) >= floor):
                 return candidate
         configuration.update(q)
         return q.copy()
@@ -727,9 +725,10 @@ class UpperBodyIK:
             if ch is None:
                 continue
             T = data.oMf[self._wrist_fids[side]]
-            pos_err[i] = float(np.linalg.norm(T.translation - ch.position))
-            cos = (np.trace(ch.rotation.T @ T.rotation) - 1.0) / 2.0
-            rot_err[i] = float(np.arccos(min(1.0, max(-1.0, cos))))
+            d = T.translation - ch.position
+            pos_err[i] = math.sqrt(float(d @ d))
+            cos = (float(np.vdot(ch.rotation, T.rotation)) - 1.0) / 2.0  # trace(R_t^T R)
+            rot_err[i] = math.acos(min(1.0, max(-1.0, cos)))
         head_err = (float(data.oMf[self._head_fid].translation[2] - self._head_height_task.target[2])
                     if head_active else float("nan"))
         min_dist = float("inf")
