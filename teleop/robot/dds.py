@@ -736,3 +736,30 @@ class DdsBackend(RobotBackend):
             log.warning("%s", event.message)
         else:
             log.info("%s", event.message)
+
+
+def make_dds_backend(
+    domain: int = 0,
+    interface: str | None = None,
+    amo_dir: str | None = None,
+    device: str = "cpu",
+    **config: object,
+) -> DdsBackend:
+    """The DDS backend as the CLI commands build it from ``--domain --interface --amo-dir``.
+
+    With ``amo_dir`` the legs and waist are driven by AMO loaded from that folder
+    (:class:`LowerBodySource.POLICY`, what a real G1 needs); without it the 8-value lower-body
+    command goes to the simulator's kinematic base (:class:`LowerBodySource.SIMULATOR`).
+    Further :class:`DdsConfig` fields pass through ``config``.
+
+    Raises:
+        PolicyWeightsError: ``amo_dir`` lacks AMO's weight files (the message says where to get them).
+        ConfigError: an invalid setting.
+    """
+    policy = None
+    if amo_dir is not None:
+        from teleop.robot.amo import AmoPolicy
+
+        policy = AmoPolicy.from_directory(amo_dir, device=device)
+    source = LowerBodySource.POLICY if policy is not None else LowerBodySource.SIMULATOR
+    return DdsBackend(DdsConfig(domain=domain, interface=interface, lower_body=source, **config), policy)

@@ -69,3 +69,15 @@ def test_start_without_a_robot_says_what_to_run():
         backend.start()
     assert backend.link_status.value == "disconnected"
     backend.stop()  # idempotent after a failed start
+
+
+def test_make_dds_backend_picks_the_lower_body_source(tmp_path):
+    from teleop.robot.dds import make_dds_backend
+    from teleop.robot.exceptions import PolicyWeightsError
+
+    b = make_dds_backend(domain=1, interface="lo", hand_rate_hz=50.0)
+    assert b.config.lower_body is LowerBodySource.SIMULATOR and b.policy is None
+    assert b.config.hand_rate_hz == 50.0
+    pytest.importorskip("torch")
+    with pytest.raises(PolicyWeightsError, match="amo_jit.pt"):
+        make_dds_backend(domain=0, interface="enp3s0", amo_dir=str(tmp_path))
