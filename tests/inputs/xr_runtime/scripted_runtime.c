@@ -26,6 +26,25 @@
  *   hand left|right x y z qx qy qz qw   hand tracked; 26 joints from a fixed template
  *   hand left|right untracked
  *   event session_loss|instance_loss|exiting   session/instance lost, or runtime quitting
+ *   blend_modes MODE...           environment blend modes offered, preferred first
+ *                                 (opaque, additive, alpha_blend; default: opaque)
+ *   display_hz HZ                 display refresh rate xrWaitFrame paces to (default 90)
+ *
+ * Rendering (the headset view): with XR_KHR_opengl_enable + XR_MNDX_egl_enable enabled, a
+ * session created with an XrGraphicsBindingEGLMNDX gets a frame loop and OpenGL swapchains.
+ * Swapchain images are textures the runtime creates in the application's own EGL context
+ * (current on the calling thread, as the OpenGL binding requires), through the binding's
+ * getProcAddress, so the runtime links no GL library. On xrEndFrame the runtime reads the
+ * first quad layer's released image back (glReadPixels from a framebuffer it attaches the
+ * texture to) and, when PSI_XR_FRAME_DUMP names a file, writes it there as a binary PPM
+ * (top row first, as the display would show it; written to a temporary file and renamed),
+ * with a text sidecar FILE.txt describing the submitted frame:
+ *
+ *   frame N                       frames ended so far
+ *   blend MODE                    the frame's XrEnvironmentBlendMode (1 opaque, 2 additive, 3 alpha blend)
+ *   layers K                      layers submitted
+ *   quad SPACE x y z qx qy qz qw W H   the quad's reference space type (1 view, 2 local, 3 stage), pose, size [m]
+ *   display_time T                the frame's displayTime [XrTime ns]
  *
  * Hand template (so tests can compute expectations): joint j (OpenXR order) sits at
  * T_hand * (0.002 j, 0.001 (j mod 5), -0.01 j) with the hand's orientation and radius
@@ -49,6 +68,9 @@
 #define EXPORT __attribute__((visibility("default")))
 /* Path-only extension (no types or functions), newer than Debian's headers. */
 #define HTC_XR_TRACKER_EXTENSION_NAME "XR_HTC_vive_xr_tracker_interaction"
+/* Declared by openxr_platform.h only with the GL/EGL headers, which the runtime does not need. */
+#define OPENGL_ENABLE_EXTENSION_NAME "XR_KHR_opengl_enable"
+#define EGL_ENABLE_EXTENSION_NAME "XR_MNDX_egl_enable"
 
 /* ---- loader negotiation: Debian's openxr headers lack loader_interfaces.h ---- */
 typedef enum XrLoaderInterfaceStructs {
@@ -93,13 +115,62 @@ typedef struct XrNegotiateRuntimeRequest {
 /* Handles are small tagged integers; tag * 0x1000 + index + 1. */
 #define H(tag, i) ((uint64_t)(tag) * 0x1000u + (uint64_t)(i) + 1u)
 #define HIDX(h, tag) ((int)((uint64_t)(uintptr_t)(h) - (uint64_t)(tag) * 0x1000u) - 1)
-enum { TAG_INSTANCE = 1, TAG_SESSION, TAG_SPACE, TAG_SET, TAG_ACTION, TAG_HAND };
+enum { TAG_INSTANCE = 1, TAG_SESSION, TAG_SPACE, TAG_SET, TAG_ACTION, TAG_HAND, TAG_SWAPCHAIN };
+#define MAX_EXTENSIONS 16
+#define MAX_SWAPCHAINS 8
+#define SWAPCHAIN_IMAGES 3
+#define MAX_BLEND 3
 
 static const char *ALL_EXTENSIONS[] = {
     XR_MND_HEADLESS_EXTENSION_NAME, XR_EXT_HAND_TRACKING_EXTENSION_NAME,
     XR_HTCX_VIVE_TRACKER_INTERACTION_EXTENSION_NAME, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME,
-    HTC_XR_TRACKER_EXTENSION_NAME,
+    HTC_XR_TRACKER_EXTENSION_NAME, OPENGL_ENABLE_EXTENSION_NAME, EGL_ENABLE_EXTENSION_NAME,
 };
+
+/* ---- OpenGL through the application's EGL context (no GL headers or library needed) ---- */
+#define GL_TEXTURE_2D 0x0DE1
+#define GL_RGBA8 0x8058
+#define GL_SRGB8_ALPHA8 0x8C43
+#define GL_RGBA 0x1908
+#define GL_UNSIGNED_BYTE 0x1401
+#define GL_READ_FRAMEBUFFER 0x8CA8
+#define GL_READ_FRAMEBUFFER_BINDING 0x8CAA
+#define GL_COLOR_ATTACHMENT0 0x8CE0
+#define GL_FRAMEBUFFER_COMPLETE 0x8CD5
+#define GL_PACK_ALIGNMENT 0x0D05
+#define GL_TEXTURE_BINDING_2D 0x8069
+#define GL_TEXTURE_MIN_FILTER 0x2801
+#define GL_TEXTURE_MAG_FILTER 0x2800
+#define GL_NEAREST 0x2600
+typedef void (*PFN_getProc)(void);
+typedef PFN_getProc (*PFN_eglGetProcAddress)(const char *);
+typedef struct {
+    void (*GenTextures)(int, unsigned *);
+    void (*DeleteTextures)(int, const unsigned *);
+    void (*BindTexture)(unsigned, unsigned);
+    void (*TexImage2D)(unsigned, int, int, int, int, int, unsigned, unsigned, const void *);
+    void (*TexParameteri)(unsigned, unsigned, int);
+    void (*GenFramebuffers)(int, unsigned *);
+    void (*DeleteFramebuffers)(int, const unsigned *);
+    void (*BindFramebuffer)(unsigned, unsigned);
+    void (*FramebufferTexture2D)(unsigned, unsigned, unsigned, unsigned, int);
+    unsigned (*CheckFramebufferStatus)(unsigned);
+    void (*ReadPixels)(int, int, int, int, unsigned, unsigned, void *);
+    void (*PixelStorei)(unsigned, int);
+    void (*GetIntegerv)(unsigned, int *);
+    void (*Finish)(void);
+} GLFns;
+/* Mirrors of the platform structs (openxr_platform.h declares them only with EGL/GL headers). */
+typedef struct { XrStructureType type; const void *next; PFN_eglGetProcAddress getProcAddress; void *display, *config, *context; } BindingEGL;
+typedef struct { XrStructureType type; void *next; uint32_t image; } SwapchainImageGL;
+typedef struct { XrStructureType type; void *next; XrVersion minApiVersionSupported, maxApiVersionSupported; } GLRequirements;
+typedef struct {
+    int alive;
+    int64_t format;
+    uint32_t width, height;
+    unsigned tex[SWAPCHAIN_IMAGES];
+    int next, acquired, released; /* next image to hand out; -1 when none acquired / released */
+} Swapchain;
 #define N_ALL_EXT (sizeof(ALL_EXTENSIONS) / sizeof(ALL_EXTENSIONS[0]))
 
 typedef enum { CH_POSE, CH_VALUE, CH_VEC2, CH_HAND } ChannelKind;
@@ -126,7 +197,7 @@ typedef struct { int alive; int is_action; XrReferenceSpaceType ref; int action;
 
 static struct {
     int loaded;
-    char extensions[8][XR_MAX_EXTENSION_NAME_SIZE];
+    char extensions[MAX_EXTENSIONS][XR_MAX_EXTENSION_NAME_SIZE];
     int n_extensions, no_system;
     Device devices[MAX_DEVICES];
     int n_devices;
@@ -150,6 +221,18 @@ static struct {
     int n_channels;
     XrEventDataBuffer events[MAX_EVENTS];
     int ev_head, ev_count;
+    /* rendering */
+    int enabled_gl, enabled_egl, graphics; /* graphics: the session has an EGL binding */
+    XrEnvironmentBlendMode blend[MAX_BLEND];
+    int n_blend;
+    double display_hz;
+    GLFns gl;
+    unsigned readback_fbo;
+    Swapchain swapchains[MAX_SWAPCHAINS];
+    int n_swapchains;
+    int64_t next_display_ns; /* XrTime of the next display refresh */
+    int frame_waited, frame_begun;
+    long frames_ended;
 } S;
 
 /* ---- small helpers ---- */
@@ -240,6 +323,9 @@ static void load_script(void) {
     memset(&S, 0, sizeof S);
     S.loaded = 1;
     for (size_t i = 0; i < N_ALL_EXT; i++) snprintf(S.extensions[S.n_extensions++], XR_MAX_EXTENSION_NAME_SIZE, "%s", ALL_EXTENSIONS[i]);
+    S.blend[0] = XR_ENVIRONMENT_BLEND_MODE_OPAQUE;
+    S.n_blend = 1;
+    S.display_hz = 90.0;
     S.cmds = calloc(MAX_CMDS, sizeof(Cmd));
     const char *path = getenv("PSI_XR_SCRIPT");
     FILE *f = path ? fopen(path, "r") : NULL;
@@ -261,10 +347,24 @@ static void load_script(void) {
         c.kind = CMD_SET;
         if (strcmp(word, "extensions") == 0) {
             S.n_extensions = 0;
-            while (S.n_extensions < 8 && sscanf(rest, "%127s%n", name, &used) == 1) {
+            while (S.n_extensions < MAX_EXTENSIONS && sscanf(rest, "%127s%n", name, &used) == 1) {
                 snprintf(S.extensions[S.n_extensions++], XR_MAX_EXTENSION_NAME_SIZE, "%.127s", name);
                 rest += used;
             }
+            continue;
+        } else if (strcmp(word, "blend_modes") == 0) {
+            S.n_blend = 0;
+            while (S.n_blend < MAX_BLEND && sscanf(rest, "%63s%n", name, &used) == 1) {
+                rest += used;
+                if (strcmp(name, "opaque") == 0) S.blend[S.n_blend++] = XR_ENVIRONMENT_BLEND_MODE_OPAQUE;
+                else if (strcmp(name, "additive") == 0) S.blend[S.n_blend++] = XR_ENVIRONMENT_BLEND_MODE_ADDITIVE;
+                else if (strcmp(name, "alpha_blend") == 0) S.blend[S.n_blend++] = XR_ENVIRONMENT_BLEND_MODE_ALPHA_BLEND;
+                else fprintf(stderr, "scripted_runtime: unknown blend mode %s\n", name);
+            }
+            continue;
+        } else if (strcmp(word, "display_hz") == 0) {
+            double hz = atof(rest);
+            if (hz >= 1.0 && hz <= 1000.0) S.display_hz = hz;
             continue;
         } else if (strcmp(word, "no_system") == 0) {
             S.no_system = 1;
@@ -400,6 +500,8 @@ static XrResult create_instance(const XrInstanceCreateInfo *info, XrInstance *ou
         if (strcmp(e, XR_HTCX_VIVE_TRACKER_INTERACTION_EXTENSION_NAME) == 0) S.enabled_htcx = 1;
         if (strcmp(e, XR_MND_HEADLESS_EXTENSION_NAME) == 0) S.enabled_headless = 1;
         if (strcmp(e, HTC_XR_TRACKER_EXTENSION_NAME) == 0) S.enabled_htc_xr = 1;
+        if (strcmp(e, OPENGL_ENABLE_EXTENSION_NAME) == 0) S.enabled_gl = 1;
+        if (strcmp(e, EGL_ENABLE_EXTENSION_NAME) == 0) S.enabled_egl = 1;
     }
     S.instance_alive = 1;
     *out = (XrInstance)(uintptr_t)H(TAG_INSTANCE, 0);
@@ -672,13 +774,302 @@ static XrResult enumerate_tracker_paths(XrInstance instance, uint32_t cap, uint3
     return XR_SUCCESS;
 }
 
+/* ---- graphics: binding, swapchains, frame loop, readback ---- */
+#define LOAD_GL(field, name)                                                      \
+    do {                                                                          \
+        S.gl.field = (void *)b->getProcAddress(name);                             \
+        if (!S.gl.field) {                                                        \
+            fprintf(stderr, "scripted_runtime: %s not found in the EGL context\n", name); \
+            return XR_ERROR_GRAPHICS_DEVICE_INVALID;                              \
+        }                                                                         \
+    } while (0)
+
+static XrResult bind_graphics(const BindingEGL *b) {
+    if (b->type != XR_TYPE_GRAPHICS_BINDING_EGL_MNDX) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    if (!S.enabled_egl || !S.enabled_gl) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    if (!b->getProcAddress || !b->display || !b->context) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    LOAD_GL(GenTextures, "glGenTextures");
+    LOAD_GL(DeleteTextures, "glDeleteTextures");
+    LOAD_GL(BindTexture, "glBindTexture");
+    LOAD_GL(TexImage2D, "glTexImage2D");
+    LOAD_GL(TexParameteri, "glTexParameteri");
+    LOAD_GL(GenFramebuffers, "glGenFramebuffers");
+    LOAD_GL(DeleteFramebuffers, "glDeleteFramebuffers");
+    LOAD_GL(BindFramebuffer, "glBindFramebuffer");
+    LOAD_GL(FramebufferTexture2D, "glFramebufferTexture2D");
+    LOAD_GL(CheckFramebufferStatus, "glCheckFramebufferStatus");
+    LOAD_GL(ReadPixels, "glReadPixels");
+    LOAD_GL(PixelStorei, "glPixelStorei");
+    LOAD_GL(GetIntegerv, "glGetIntegerv");
+    LOAD_GL(Finish, "glFinish");
+    S.graphics = 1;
+    S.n_swapchains = 0;
+    S.readback_fbo = 0;
+    S.frames_ended = 0;
+    S.frame_waited = S.frame_begun = 0;
+    S.next_display_ns = 0;
+    return XR_SUCCESS;
+}
+
+static XrResult gl_requirements(XrInstance instance, XrSystemId system, GLRequirements *req) {
+    (void)instance;
+    (void)system;
+    CHECK_INSTANCE();
+    if (!S.enabled_gl) return XR_ERROR_FUNCTION_UNSUPPORTED;
+    req->minApiVersionSupported = XR_MAKE_VERSION(3, 0, 0);
+    req->maxApiVersionSupported = XR_MAKE_VERSION(4, 6, 0);
+    return XR_SUCCESS;
+}
+
+static XrResult enumerate_view_configs(XrInstance instance, XrSystemId system, uint32_t cap, uint32_t *count, XrViewConfigurationType *out) {
+    (void)instance;
+    (void)system;
+    CHECK_INSTANCE();
+    *count = 1;
+    if (cap == 0) return XR_SUCCESS;
+    out[0] = XR_VIEW_CONFIGURATION_TYPE_PRIMARY_STEREO;
+    return XR_SUCCESS;
+}
+
+static XrResult enumerate_blend_modes(XrInstance instance, XrSystemId system, XrViewConfigurationType type, uint32_t cap,
+                                      uint32_t *count, XrEnvironmentBlendMode *out) {
+    (void)instance;
+    (void)system;
+    CHECK_INSTANCE();
+    if (type != XR_VIEW_CONFIGURATION_TYPE_PRIMARY_STEREO) return XR_ERROR_VIEW_CONFIGURATION_TYPE_UNSUPPORTED;
+    *count = (uint32_t)S.n_blend;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < (uint32_t)S.n_blend) return XR_ERROR_SIZE_INSUFFICIENT;
+    memcpy(out, S.blend, sizeof(S.blend[0]) * (size_t)S.n_blend);
+    return XR_SUCCESS;
+}
+
+static XrResult enumerate_swapchain_formats(XrSession session, uint32_t cap, uint32_t *count, int64_t *out) {
+    (void)session;
+    CHECK_SESSION();
+    if (!S.graphics) return XR_ERROR_FUNCTION_UNSUPPORTED;
+    static const int64_t formats[] = {GL_SRGB8_ALPHA8, GL_RGBA8};
+    *count = 2;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < 2) return XR_ERROR_SIZE_INSUFFICIENT;
+    memcpy(out, formats, sizeof formats);
+    return XR_SUCCESS;
+}
+
+static Swapchain *swapchain_of(XrSwapchain h) {
+    int i = HIDX(h, TAG_SWAPCHAIN);
+    return (i >= 0 && i < S.n_swapchains && S.swapchains[i].alive) ? &S.swapchains[i] : NULL;
+}
+
+static XrResult create_swapchain(XrSession session, const XrSwapchainCreateInfo *info, XrSwapchain *out) {
+    (void)session;
+    CHECK_SESSION();
+    if (!S.graphics) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    if (info->format != GL_RGBA8 && info->format != GL_SRGB8_ALPHA8) return XR_ERROR_SWAPCHAIN_FORMAT_UNSUPPORTED;
+    if (info->width < 1 || info->height < 1 || info->width > 8192 || info->height > 8192 || info->arraySize != 1 ||
+        info->faceCount != 1 || info->mipCount != 1 || info->sampleCount != 1)
+        return XR_ERROR_VALIDATION_FAILURE;
+    if (S.n_swapchains >= MAX_SWAPCHAINS) return XR_ERROR_LIMIT_REACHED;
+    Swapchain *sc = &S.swapchains[S.n_swapchains];
+    memset(sc, 0, sizeof *sc);
+    sc->alive = 1;
+    sc->format = info->format;
+    sc->width = info->width;
+    sc->height = info->height;
+    sc->acquired = sc->released = -1;
+    int prev = 0;
+    S.gl.GetIntegerv(GL_TEXTURE_BINDING_2D, &prev);
+    S.gl.GenTextures(SWAPCHAIN_IMAGES, sc->tex);
+    for (int i = 0; i < SWAPCHAIN_IMAGES; i++) {
+        S.gl.BindTexture(GL_TEXTURE_2D, sc->tex[i]);
+        S.gl.TexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        S.gl.TexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        S.gl.TexImage2D(GL_TEXTURE_2D, 0, (int)info->format, (int)info->width, (int)info->height, 0, GL_RGBA,
+                        GL_UNSIGNED_BYTE, NULL);
+    }
+    S.gl.BindTexture(GL_TEXTURE_2D, (unsigned)prev);
+    *out = (XrSwapchain)(uintptr_t)H(TAG_SWAPCHAIN, S.n_swapchains++);
+    return XR_SUCCESS;
+}
+
+static XrResult destroy_swapchain(XrSwapchain h) {
+    Swapchain *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    if (S.graphics) S.gl.DeleteTextures(SWAPCHAIN_IMAGES, sc->tex);
+    sc->alive = 0;
+    return XR_SUCCESS;
+}
+
+static XrResult enumerate_swapchain_images(XrSwapchain h, uint32_t cap, uint32_t *count, XrSwapchainImageBaseHeader *images) {
+    Swapchain *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    *count = SWAPCHAIN_IMAGES;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < SWAPCHAIN_IMAGES) return XR_ERROR_SIZE_INSUFFICIENT;
+    SwapchainImageGL *out = (SwapchainImageGL *)images;
+    for (int i = 0; i < SWAPCHAIN_IMAGES; i++) {
+        if (out[i].type != XR_TYPE_SWAPCHAIN_IMAGE_OPENGL_KHR) return XR_ERROR_VALIDATION_FAILURE;
+        out[i].image = sc->tex[i];
+    }
+    return XR_SUCCESS;
+}
+
+static XrResult acquire_image(XrSwapchain h, const XrSwapchainImageAcquireInfo *info, uint32_t *index) {
+    (void)info;
+    Swapchain *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    if (sc->acquired >= 0) return XR_ERROR_CALL_ORDER_INVALID; /* one image at a time, like most runtimes */
+    sc->acquired = sc->next;
+    sc->next = (sc->next + 1) % SWAPCHAIN_IMAGES;
+    *index = (uint32_t)sc->acquired;
+    return XR_SUCCESS;
+}
+
+static XrResult wait_image(XrSwapchain h, const XrSwapchainImageWaitInfo *info) {
+    (void)info;
+    Swapchain *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    return sc->acquired >= 0 ? XR_SUCCESS : XR_ERROR_CALL_ORDER_INVALID;
+}
+
+static XrResult release_image(XrSwapchain h, const XrSwapchainImageReleaseInfo *info) {
+    (void)info;
+    Swapchain *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    if (sc->acquired < 0) return XR_ERROR_CALL_ORDER_INVALID;
+    sc->released = sc->acquired;
+    sc->acquired = -1;
+    return XR_SUCCESS;
+}
+
+static XrResult wait_frame(XrSession session, const XrFrameWaitInfo *info, XrFrameState *state) {
+    (void)session;
+    (void)info;
+    CHECK_SESSION();
+    if (!S.session_begun) return XR_ERROR_SESSION_NOT_RUNNING;
+    int64_t period = (int64_t)(1e9 / S.display_hz);
+    int64_t now = xr_now();
+    if (S.next_display_ns < now) S.next_display_ns = now + period; /* first frame, or the app fell behind */
+    int64_t wake = S.next_display_ns - period; /* return one period before the display time */
+    if (wake > now) {
+        struct timespec ts = {(time_t)((wake - now) / 1000000000LL), (long)((wake - now) % 1000000000LL)};
+        nanosleep(&ts, NULL);
+    }
+    state->predictedDisplayTime = S.next_display_ns;
+    state->predictedDisplayPeriod = period;
+    state->shouldRender = S.session_lost ? XR_FALSE : XR_TRUE;
+    S.next_display_ns += period;
+    S.frame_waited = 1;
+    return XR_SUCCESS;
+}
+
+static XrResult begin_frame(XrSession session, const XrFrameBeginInfo *info) {
+    (void)session;
+    (void)info;
+    CHECK_SESSION();
+    if (!S.session_begun) return XR_ERROR_SESSION_NOT_RUNNING;
+    if (!S.frame_waited) return XR_ERROR_CALL_ORDER_INVALID;
+    S.frame_waited = 0;
+    XrResult r = S.frame_begun ? XR_FRAME_DISCARDED : XR_SUCCESS;
+    S.frame_begun = 1;
+    return r;
+}
+
+/* Read the released image of `sc` back (RGBA, bottom row first) and write it as a PPM, top row first. */
+static void dump_image(const char *path, Swapchain *sc, XrRect2Di rect) {
+    if (rect.extent.width <= 0 || rect.extent.height <= 0 || rect.offset.x < 0 || rect.offset.y < 0 ||
+        (uint32_t)(rect.offset.x + rect.extent.width) > sc->width || (uint32_t)(rect.offset.y + rect.extent.height) > sc->height)
+        return;
+    int w = rect.extent.width, h = rect.extent.height;
+    unsigned char *rgba = malloc((size_t)w * (size_t)h * 4);
+    if (!rgba) return;
+    int prev = 0;
+    S.gl.GetIntegerv(GL_READ_FRAMEBUFFER_BINDING, &prev);
+    if (!S.readback_fbo) S.gl.GenFramebuffers(1, &S.readback_fbo);
+    S.gl.BindFramebuffer(GL_READ_FRAMEBUFFER, S.readback_fbo);
+    S.gl.FramebufferTexture2D(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, sc->tex[sc->released], 0);
+    int ok = S.gl.CheckFramebufferStatus(GL_READ_FRAMEBUFFER) == GL_FRAMEBUFFER_COMPLETE;
+    if (ok) {
+        S.gl.PixelStorei(GL_PACK_ALIGNMENT, 1);
+        S.gl.ReadPixels(rect.offset.x, rect.offset.y, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rgba);
+    }
+    S.gl.BindFramebuffer(GL_READ_FRAMEBUFFER, (unsigned)prev);
+    if (ok) {
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "wb");
+        if (f) {
+            fprintf(f, "P6\n%d %d\n255\n", w, h);
+            unsigned char *row = malloc((size_t)w * 3);
+            for (int y = h - 1; row && y >= 0; y--) { /* GL rows are bottom first */
+                for (int x = 0; x < w; x++) memcpy(row + 3 * x, rgba + 4 * ((size_t)y * (size_t)w + (size_t)x), 3);
+                fwrite(row, 3, (size_t)w, f);
+            }
+            free(row);
+            fclose(f);
+            rename(tmp, path);
+        }
+    }
+    free(rgba);
+}
+
+static XrResult end_frame(XrSession session, const XrFrameEndInfo *info) {
+    (void)session;
+    CHECK_SESSION();
+    if (!S.session_begun) return XR_ERROR_SESSION_NOT_RUNNING;
+    if (!S.frame_begun) return XR_ERROR_CALL_ORDER_INVALID;
+    int blend_ok = 0;
+    for (int i = 0; i < S.n_blend; i++) blend_ok |= S.blend[i] == info->environmentBlendMode;
+    if (!blend_ok) return XR_ERROR_ENVIRONMENT_BLEND_MODE_UNSUPPORTED;
+    const XrCompositionLayerQuad *quad = NULL;
+    Swapchain *quad_sc = NULL;
+    for (uint32_t i = 0; i < info->layerCount; i++) {
+        const XrCompositionLayerBaseHeader *l = info->layers[i];
+        if (!l) return XR_ERROR_LAYER_INVALID;
+        if (l->type == XR_TYPE_COMPOSITION_LAYER_QUAD) {
+            const XrCompositionLayerQuad *q = (const XrCompositionLayerQuad *)l;
+            Swapchain *sc = swapchain_of(q->subImage.swapchain);
+            if (!sc || sc->released < 0) return XR_ERROR_LAYER_INVALID; /* never released: nothing to show */
+            if (!quad) { quad = q; quad_sc = sc; }
+        } else if (l->type != XR_TYPE_COMPOSITION_LAYER_PROJECTION) {
+            return XR_ERROR_LAYER_INVALID;
+        }
+    }
+    S.frame_begun = 0;
+    S.frames_ended++;
+    const char *path = getenv("PSI_XR_FRAME_DUMP");
+    if (!path || !*path) return XR_SUCCESS;
+    if (quad) dump_image(path, quad_sc, quad->subImage.imageRect);
+    char meta[1100], tmp[1110];
+    snprintf(meta, sizeof meta, "%s.txt", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", meta);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return XR_SUCCESS;
+    fprintf(f, "frame %ld\nblend %d\nlayers %u\n", S.frames_ended, (int)info->environmentBlendMode, info->layerCount);
+    if (quad) {
+        int i = HIDX(quad->space, TAG_SPACE);
+        int ref = (i >= 0 && i < S.n_spaces && !S.spaces[i].is_action) ? (int)S.spaces[i].ref : 0;
+        XrPosef p = quad->pose;
+        fprintf(f, "quad %d %g %g %g %g %g %g %g %g %g\n", ref, p.position.x, p.position.y, p.position.z,
+                p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w, quad->size.width, quad->size.height);
+    }
+    fprintf(f, "display_time %lld\n", (long long)info->displayTime);
+    fclose(f);
+    rename(tmp, meta);
+    return XR_SUCCESS;
+}
+
 /* ---- session ---- */
 static XrResult create_session(XrInstance instance, const XrSessionCreateInfo *info, XrSession *out) {
     (void)instance;
     CHECK_INSTANCE();
     if (S.session_alive) return XR_ERROR_LIMIT_REACHED;
-    if (info->next != NULL) return XR_ERROR_GRAPHICS_DEVICE_INVALID; /* headless only: no bindings */
-    if (!S.enabled_headless) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    if (info->next != NULL) {
+        XrResult r = bind_graphics((const BindingEGL *)info->next);
+        if (r != XR_SUCCESS) return r;
+    } else if (!S.enabled_headless) {
+        return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    }
     S.session_alive = 1;
     push_state(XR_SESSION_STATE_IDLE);
     push_state(XR_SESSION_STATE_READY);
@@ -688,6 +1079,9 @@ static XrResult create_session(XrInstance instance, const XrSessionCreateInfo *i
 
 static XrResult destroy_session(XrSession session) {
     (void)session;
+    S.graphics = 0; /* the application's context may be gone: GL objects die with it */
+    S.n_swapchains = 0;
+    S.readback_fbo = 0;
     S.session_alive = S.session_begun = S.session_lost = S.attached = 0;
     S.n_spaces = 0;
     return XR_SUCCESS;
@@ -887,6 +1281,19 @@ static const Entry ENTRIES[] = {
     E("xrDestroyHandTrackerEXT", destroy_noop, 1),
     E("xrLocateHandJointsEXT", locate_hand_joints, 1),
     E("xrEnumerateViveTrackerPathsHTCX", enumerate_tracker_paths, 1),
+    E("xrGetOpenGLGraphicsRequirementsKHR", gl_requirements, 1),
+    E("xrEnumerateViewConfigurations", enumerate_view_configs, 1),
+    E("xrEnumerateEnvironmentBlendModes", enumerate_blend_modes, 1),
+    E("xrEnumerateSwapchainFormats", enumerate_swapchain_formats, 1),
+    E("xrCreateSwapchain", create_swapchain, 1),
+    E("xrDestroySwapchain", destroy_swapchain, 1),
+    E("xrEnumerateSwapchainImages", enumerate_swapchain_images, 1),
+    E("xrAcquireSwapchainImage", acquire_image, 1),
+    E("xrWaitSwapchainImage", wait_image, 1),
+    E("xrReleaseSwapchainImage", release_image, 1),
+    E("xrWaitFrame", wait_frame, 1),
+    E("xrBeginFrame", begin_frame, 1),
+    E("xrEndFrame", end_frame, 1),
 };
 
 static XrResult get_proc_addr(XrInstance instance, const char *name, PFN_xrVoidFunction *fn) {
