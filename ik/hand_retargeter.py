@@ -55,7 +55,7 @@ class HandRetargeterConfig:
     pinch_exit_distance: float = 0.035  # [m]
     pinch_target_distance: float = 0.005  # [m]
     regularization: float = 2e-3  # [1/rad]
-    max_iterations: int = 6
+    max_iterations: int = 4
     tolerance: float = 1e-3  # [rad]
     filter: OneEuroConfig | None = field(default_factory=OneEuroConfig)
 

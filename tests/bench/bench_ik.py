@@ -235,7 +235,7 @@ def _bench_smoothing(quick: bool, figures: dict) -> list:
     from ik import UpperBodyIK, UpperBodyIKConfig, UpperBodyTargets
     from ik.trajectories import UpperBodyTrajectory
 
-    duration = 4.0 if quick else 20.0
+    duration = 3.0 if quick else 20.0
     raw = UpperBodyIK(UpperBodyIKConfig(filter=None))
     filt = UpperBodyIK()
     rng = np.random.default_rng(3)
@@ -287,7 +287,7 @@ def _bench_hand(quick: bool, figures: dict) -> list:
     from ik import HandRetargeter, HandRetargeterConfig
     from ik.human_hand import HandMotionGenerator
 
-    n = 300 if quick else 3000
+    n = 150 if quick else 3000
     rows = []
     # Same objective on both sides: no pinch substitution, no output filter.
     cfg = HandRetargeterConfig(filter=None, pinch_enter_distance=0.0, pinch_exit_distance=1e-9)
