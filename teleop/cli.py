@@ -22,6 +22,7 @@ from teleop.exceptions import PsiTeleopError
 #: name -> (module that implements it, one-line summary). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("teleop.demo", "simulated teleop session with the scripted operator; records episodes"),
+    "teleop": ("teleop.teleop_cli", "run a teleop session: input -> calibration -> IK -> safety -> robot (sim or DDS)"),
     "train": ("policies.train_cli", "train the flow-matching action expert on recorded episodes"),
     "rollout": ("policies.rollout_cli", "run a trained policy with real-time chunking; success rate in simulation"),
     "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),

@@ -203,8 +203,7 @@ class TeleopLoop:
             self.backend.apply_action(action)
         if problem is not None and self.locomotion is not None:
             self.locomotion.zero()
-        if self.config.lockstep:
-            self.backend.step(self.dt)
+        self.backend.step(self.dt)  # advances a simulation by one period; real robots ignore it
         self.last_state = self.backend.read_state()
         self._maybe_record(t0)
         self.ticks += 1
