@@ -12,15 +12,22 @@ Importing this package is light (numpy only); pinocchio and pink load when a sol
 
 from __future__ import annotations
 
-
 from ik.exceptions import IKConfigError, IKError, IKInputError
 from ik.hand_retargeter import HandRetargeter, HandRetargeterConfig
 from ik.one_euro import OneEuroConfig, OneEuroFilter
-from ik.upper_body import IKInfo, UpperBodyIK, UpperBodyIKConfig, UpperBodySolution, UpperBodyTargets
+from ik.upper_body import (
+    IKBackend,
+    IKInfo,
+    UpperBodyIK,
+    UpperBodyIKConfig,
+    UpperBodySolution,
+    UpperBodyTargets,
+)
 
 __all__ = [
     "HandRetargeter",
     "HandRetargeterConfig",
+    "IKBackend",
     "IKConfigError",
     "IKError",
     "IKInfo",

@@ -77,7 +77,7 @@ class CapsuleCollisionBarrier(Barrier):
 
     def __init__(
         self,
-        model: "pin.Model",
+        model: pin.Model,
         capsules: tuple[Capsule, ...],
         pairs: tuple[tuple[str, str], ...],
         d_min: float = 0.01,  # [m]
@@ -121,13 +121,13 @@ class CapsuleCollisionBarrier(Barrier):
         self._bound_radius = half + self._radius
         self._active = np.zeros(self.dim, dtype=bool)
 
-    def _segments(self, data: "pin.Data") -> None:
+    def _segments(self, data: pin.Data) -> None:
         oMf = data.oMf
         for i, (f0, f1) in enumerate(self._end_fids):
             self._P0[i] = oMf[f0].translation
             self._P1[i] = oMf[f1].translation
 
-    def distances(self, data: "pin.Data") -> np.ndarray:
+    def distances(self, data: pin.Data) -> np.ndarray:
         """Surface distances [m] of every pair (negative: penetration), from frame placements in ``data``."""
         self._segments(data)
         out = np.empty(self.dim)
@@ -136,7 +136,7 @@ class CapsuleCollisionBarrier(Barrier):
             out[j] = float(np.linalg.norm(pa - pb)) - self._radius[ia] - self._radius[ib]
         return out
 
-    def update(self, configuration: "Configuration") -> None:
+    def update(self, configuration: Configuration) -> None:
         """Compute :math:`h(q)` and :math:`\\partial h / \\partial q` for the configuration's current state.
 
         Pairs whose bounding spheres are farther apart than ``activation_distance`` cannot
@@ -182,7 +182,7 @@ class CapsuleCollisionBarrier(Barrier):
                 row = contribution if row is None else row + contribution
             self._J[j] = row
 
-    def margins_of(self, data: "pin.Data", pairs: np.ndarray) -> np.ndarray:
+    def margins_of(self, data: pin.Data, pairs: np.ndarray) -> np.ndarray:
         """:math:`h_j` [m] of the pairs ``pairs`` (indices) from the frame placements in ``data``,
         without Jacobians (a cheap check after a step)."""
         oMf = data.oMf
@@ -212,18 +212,18 @@ class CapsuleCollisionBarrier(Barrier):
         """Barrier values :math:`h(q)` [m] from the last :meth:`update` (view, do not modify)."""
         return self._h
 
-    def compute_barrier(self, configuration: "Configuration") -> np.ndarray:
+    def compute_barrier(self, configuration: Configuration) -> np.ndarray:
         self.update(configuration)
         return self._h.copy()
 
-    def compute_jacobian(self, configuration: "Configuration") -> np.ndarray:
+    def compute_jacobian(self, configuration: Configuration) -> np.ndarray:
         self.update(configuration)
         return self._J.copy()
 
-    def compute_qp_objective(self, configuration: "Configuration") -> tuple[np.ndarray, np.ndarray]:
+    def compute_qp_objective(self, configuration: Configuration) -> tuple[np.ndarray, np.ndarray]:
         nv = configuration.model.nv
         return np.zeros((nv, nv)), np.zeros(nv)
 
-    def compute_qp_inequalities(self, configuration: "Configuration", dt: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    def compute_qp_inequalities(self, configuration: Configuration, dt: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
         # pink's convention: G dq <= h, dq a displacement over dt: J (dq/dt) >= -gain * h(q)
         return -self._J / dt, self.gain * self._h

@@ -11,7 +11,7 @@ import numpy as np
 from ik.exceptions import IKConfigError, IKInputError
 from ik.model import FINGERS, build_hand_model
 from ik.one_euro import OneEuroConfig, OneEuroFilter
-from teleop.operator_frame import HandJoint, N_HAND_JOINTS
+from teleop.operator_frame import N_HAND_JOINTS, HandJoint
 from teleop.robot import g1
 
 #: Human keypoints of the five retargeted vectors: (origin, tip) per vector.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from teleop.operator_frame import HandJoint, N_HAND_JOINTS
+from teleop.operator_frame import N_HAND_JOINTS, HandJoint
 
 #: Metacarpal, proximal, intermediate, distal bone lengths [m] of the long fingers.
 _BONES = {

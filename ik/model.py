@@ -84,7 +84,7 @@ COLLISION_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-def build_upper_body_model() -> "pin.Model":
+def build_upper_body_model() -> pin.Model:
     """The upper-body IK model (see the module docstring); joints in :data:`UPPER_BODY_JOINTS` order.
 
     Limits come from the embodiment: position limits of waist and arms from the model file
@@ -171,7 +171,7 @@ def fingertip_offsets(side: str) -> dict[str, np.ndarray]:
     return out
 
 
-def build_hand_model(side: str) -> "pin.Model":
+def build_hand_model(side: str) -> pin.Model:
     """The 7-joint Dex3-1 model of ``side`` with its root at the wrist frame and ``<finger>_tip`` frames.
 
     Joints are in ``g1.LEFT_HAND_JOINTS`` / ``g1.RIGHT_HAND_JOINTS`` order (the model's order).

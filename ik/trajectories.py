@@ -77,4 +77,4 @@ class UpperBodyTrajectory:
 
     def samples(self, duration: float, dt: float, elbows: bool = True) -> list[TrajectorySample]:
         """Samples every ``dt`` [s] for ``duration`` [s]."""
-        return [self.sample(k * dt, elbows) for k in range(int(round(duration / dt)))]
+        return [self.sample(k * dt, elbows) for k in range(round(duration / dt))]

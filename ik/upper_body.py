@@ -11,8 +11,8 @@ import numpy as np
 
 from ik.exceptions import IKConfigError, IKInputError
 from ik.model import (
-    COLLISION_PAIRS,
     CAPSULES,
+    COLLISION_PAIRS,
     ELBOW_FRAMES,
     HEAD_FRAME,
     UPPER_BODY_JOINTS,
@@ -533,12 +533,15 @@ class UpperBodyIK:
 
     def _step_pink(self, tasks: list, dt: float) -> np.ndarray | None:
         """Δq from :func:`pink.solve_ik` (reference path); ``None`` if the QP fails."""
+        from pink.exceptions import PinkError
+        from qpsolvers import QPError
+
         barriers = [self._barrier] if self._barrier is not None else []
         try:
             v = self._pink.solve_ik(self._configuration, tasks, dt, solver=self.config.solver,
                                     damping=self.config.damping, limits=self._limits, barriers=barriers,
                                     safety_break=False)
-        except Exception:  # pink.exceptions.NoSolutionFound and solver errors: the caller holds the pose
+        except (PinkError, QPError, ValueError):  # no solution or a solver error: the caller holds the pose
             return None
         return v * dt if np.all(np.isfinite(v)) else None
 

@@ -294,8 +294,9 @@ def _bench_hand(quick: bool, figures: dict) -> list:
     ours_t, ours_e, dex_t, dex_e, ours_c, dex_c = [], [], [], [], [], []
     dex_status = "ok"
     try:
-        from tests.bench.ik_baselines import dex3_urdf, dex_retargeting_vector_optimizer
         import dex_retargeting  # noqa: F401
+
+        from tests.bench.ik_baselines import dex3_urdf, dex_retargeting_vector_optimizer
     except ImportError as exc:
         dex_status = f"dex-retargeting unavailable: {exc}"
     with tempfile.TemporaryDirectory() as tmp:

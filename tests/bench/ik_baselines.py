@@ -149,8 +149,8 @@ def dex3_urdf(hr: HandRetargeter, directory: Path) -> Path:
     T_canonical_wrist[:3, 3] = -R.T @ p
     parts = ['<?xml version="1.0"?>', f'<robot name="dex3_{hr.side}_generated">',
              f'<link name="canonical">{inertial}</link>', f'<link name="wrist">{inertial}</link>',
-             f'<joint name="canonical_to_wrist" type="fixed"><parent link="canonical"/><child link="wrist"/>'
-             f'{origin(T_canonical_wrist)}</joint>']
+             (f'<joint name="canonical_to_wrist" type="fixed"><parent link="canonical"/><child link="wrist"/>'
+              f'{origin(T_canonical_wrist)}</joint>')]
     link_of = {0: "wrist"}
     for jid in range(1, model.njoints):
         name = model.names[jid]

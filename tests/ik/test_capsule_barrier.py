@@ -1,8 +1,8 @@
 """Capsule distances and the barrier Jacobian."""
 
 import numpy as np
-import pinocchio as pin
 import pink
+import pinocchio as pin
 import pytest
 
 from ik.capsule_barrier import CapsuleCollisionBarrier, closest_points_segments

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from ik import HandRetargeter, HandRetargeterConfig, IKConfigError, IKInputError
-from ik.human_hand import HandMotionGenerator, HumanHandPose, hand_joints, hand_keypoints
+from ik.human_hand import (
+    HandMotionGenerator,
+    HumanHandPose,
+    hand_joints,
+    hand_keypoints,
+)
 from teleop.operator_frame import HandJoint
 from teleop.robot import g1
 
@@ -14,7 +19,7 @@ NO_FILTER = HandRetargeterConfig(filter=None)
 
 def _random_pose_T(rng):
     A = rng.normal(size=(3, 3))
-    Q, R = np.linalg.qr(A)
+    Q, _ = np.linalg.qr(A)
     Q *= np.sign(np.linalg.det(Q))
     T = np.eye(4)
     T[:3, :3] = Q
@@ -83,7 +88,7 @@ def test_pinch_brings_the_robot_tips_together(side, finger, k):
 def test_pinch_has_hysteresis(side):
     cfg = HandRetargeterConfig(filter=None, pinch_enter_distance=0.02, pinch_exit_distance=0.04)
     hr = HandRetargeter(side, cfg)
-    base = dict(curl=np.array([0.45, 0.45, 0.8, 0.8]), thumb_opposition=0.6, pinch_finger="index")
+    base = {"curl": np.array([0.45, 0.45, 0.8, 0.8]), "thumb_opposition": 0.6, "pinch_finger": "index"}
     hr.solve(hand_joints(side, HumanHandPose(pinch=1.0, pinch_gap=0.01, **base)), DT)
     assert hr.pinching["index"]
     hr.solve(hand_joints(side, HumanHandPose(pinch=1.0, pinch_gap=0.03, **base)), DT)  # between enter and exit

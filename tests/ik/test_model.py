@@ -5,8 +5,15 @@ import pinocchio as pin
 import pytest
 
 from ik.model import (
-    CAPSULES, FINGERS, HEAD_FRAME, HEIGHT_JOINT, P_TORSO_HEAD, UPPER_BODY_JOINTS, build_hand_model,
-    build_upper_body_model, fingertip_offsets,
+    CAPSULES,
+    FINGERS,
+    HEAD_FRAME,
+    HEIGHT_JOINT,
+    P_TORSO_HEAD,
+    UPPER_BODY_JOINTS,
+    build_hand_model,
+    build_upper_body_model,
+    fingertip_offsets,
 )
 from teleop.robot import g1
 

@@ -5,7 +5,12 @@ import pinocchio as pin
 import pytest
 
 from ik import (
-    IKConfigError, IKInputError, UpperBodyIK, UpperBodyIKConfig, UpperBodySolution, UpperBodyTargets,
+    IKConfigError,
+    IKInputError,
+    UpperBodyIK,
+    UpperBodyIKConfig,
+    UpperBodySolution,
+    UpperBodyTargets,
 )
 from ik.frame_position_task import FramePositionTask
 from ik.trajectories import UpperBodyTrajectory
