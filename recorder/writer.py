@@ -319,8 +319,10 @@ class EpisodeWriter:
     def _init_layout(self, rec: TickRecord) -> None:
         """Fix the streams and their shapes from the first row; allocate the ring; start the thread."""
         numeric: list[tuple[_Stream, str | None, str]] = []
+        src_dtypes: dict[str, np.dtype] = {}
         for key, value in ((schema.STATE, rec.state), (schema.ACTION, rec.action)):
             value = np.asarray(value)
+            src_dtypes[key] = value.dtype if value.dtype.kind in "fiub" else np.dtype(np.float64)
             if value.ndim != 1:
                 raise RecordLayoutError(f"TickRecord.{key} must be a 1-D vector, got shape {value.shape}")
             numeric.append((_Stream(key, value.shape, np.dtype(np.float32), StreamKind.NUMERIC), None, key))
@@ -334,6 +336,7 @@ class EpisodeWriter:
                 numeric.append(
                     (_Stream(f"{source}/{name}", value.shape, _storage_dtype(value), StreamKind.NUMERIC), source, name)
                 )
+                src_dtypes[f"{source}/{name}"] = value.dtype
         cams = dict(rec.cameras or {})
         names = list(self._cfg.camera_shapes) + sorted(set(cams) - set(self._cfg.camera_shapes))
         shapes = []
@@ -352,7 +355,9 @@ class EpisodeWriter:
             shapes.append((int(h), int(w), 3))
         q = self._cfg.queue_size
         self._numeric = numeric
-        self._ring = {s.key: np.zeros((q, *s.shape), s.dtype) for s, _, _ in numeric}
+        # The ring keeps each stream's own dtype (no conversion on the loop thread); the writer
+        # thread converts to the stored dtype when it moves rows into its batch.
+        self._ring = {s.key: np.zeros((q, *s.shape), src_dtypes[s.key]) for s, _, _ in numeric}
         # Per-slot views (0-d views for scalar streams), so append indexes nothing.
         self._slot_views = [[self._ring[s.key][slot, ...] for s, _, _ in numeric] for slot in range(q)]
         self._has_robot = rec.robot is not None
