@@ -91,7 +91,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _console():
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    if not console.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
+        console = Console(width=140)
+    return console
 
 
 def _fmt_s(seconds: float) -> str:
