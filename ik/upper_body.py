@@ -94,6 +94,8 @@ class UpperBodyIKConfig:
             tracker glitches); the velocity limits bound the motion either way.
         teleport_hold_ticks: How many consecutive jumped samples to reject before accepting
             the new position as real (a re-centred tracker).
+        max_dt: Longest tick the solver integrates [s]: after a stall (a late tick), the step
+            still moves at most ``v_max * max_dt`` instead of jumping by ``v_max * dt``.
         solver: QP solver of the ``PINK`` backend, through qpsolvers (``daqp`` or ``quadprog``);
             ``FUSED`` always calls daqp directly.
         backend: :class:`IKBackend`.
@@ -118,6 +120,7 @@ class UpperBodyIKConfig:
     filter: OneEuroConfig | None = field(default_factory=OneEuroConfig)
     max_target_jump: float = 0.25  # [m]
     teleport_hold_ticks: int = 5
+    max_dt: float = 0.05  # [s]
     solver: str = "daqp"
     backend: IKBackend = IKBackend.FUSED
 
@@ -129,6 +132,7 @@ class UpperBodyIKConfig:
             _positive(name, getattr(self, name))
         _positive("collision_gain", self.collision_gain, allow_zero=False)
         _positive("max_target_jump", self.max_target_jump, allow_zero=False)
+        _positive("max_dt", self.max_dt, allow_zero=False)
         if not 0.0 < self.posture_gain <= 1.0:
             raise IKConfigError(f"UpperBodyIKConfig.posture_gain must be in (0, 1], got {self.posture_gain!r}")
         if not 0.0 < self.config_limit_gain <= 1.0:
@@ -636,6 +640,7 @@ class UpperBodyIK:
         if not (math.isfinite(dt) and dt > 0.0):
             raise IKInputError(f"dt must be a finite period > 0 s, got {dt!r}")
         cfg = self.config
+        dt = min(dt, cfg.max_dt)
         tasks = [self._posture_task]
         rejected: list[str] = []
 

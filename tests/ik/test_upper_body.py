@@ -242,6 +242,15 @@ def test_head_height_drives_the_pelvis_height(ik):
     assert abs(sol.info.head_height_error) < 2e-3
 
 
+def test_a_late_tick_does_not_make_a_jump(ik):
+    ik.reset()
+    T = np.eye(4)
+    T[:3, 3] = [0.45, 0.3, 1.2]
+    q0 = ik.q
+    ik.solve(UpperBodyTargets(T_base_left_wrist=T), dt=2.0)  # the loop stalled for 2 s
+    assert np.all(np.abs(ik.q - q0) <= ik.v_max * ik.config.max_dt + 1e-12)
+
+
 def test_reset_clips_into_limits(ik):
     ik.reset(arm_q=np.full(14, 10.0), torso_rpy=np.array([1.0, -1.0, 5.0]), torso_height=2.0)
     q = ik.q
