@@ -294,7 +294,7 @@ def _bench_hand(quick: bool, figures: dict) -> list:
     ours_t, ours_e, dex_t, dex_e, ours_c, dex_c = [], [], [], [], [], []
     dex_status = "ok"
     try:
-        import dex_retargeting  # noqa: F401
+        import dex_retargeting.optimizer  # noqa: F401  (imports torch, which dex-retargeting does not declare)
 
         from tests.bench.ik_baselines import dex3_urdf, dex_retargeting_vector_optimizer
     except ImportError as exc:
