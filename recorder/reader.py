@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -32,27 +33,38 @@ ANNOTATION_KEYS = ("segments", "tags", "notes", "success", "trim", "task", "inst
 DEFAULT_CACHE_BYTES = 256 * 2**20
 
 
+def _nbytes(value: np.ndarray) -> int:
+    return value.nbytes if value.dtype != object else sum(len(v) for v in value) + 8 * len(value)
+
+
 class _ChunkCache:
-    """Least-recently-used cache of decoded chunks, bounded in bytes."""
+    """Least-recently-used cache of decoded chunks, bounded in bytes; safe to share between threads."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: collections.OrderedDict[tuple[str, int], np.ndarray] = collections.OrderedDict()
+        self._items: collections.OrderedDict[tuple[str, int], tuple[np.ndarray, int]] = collections.OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: tuple[str, int]) -> np.ndarray | None:
-        value = self._items.get(key)
-        if value is not None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
             self._items.move_to_end(key)
-        return value
+            return item[0]
 
     def put(self, key: tuple[str, int], value: np.ndarray) -> None:
-        size = value.nbytes if value.dtype != object else sum(len(v) for v in value) + 8 * len(value)
-        self._items[key] = value
-        self.bytes += size
-        while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= old.nbytes if old.dtype != object else sum(len(v) for v in old) + 8 * len(old)
+        size = _nbytes(value)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self._items[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, old_size) = self._items.popitem(last=False)
+                self.bytes -= old_size
 
 
 class EpisodeReader:

@@ -213,3 +213,30 @@ def test_open_errors_say_what_to_do(tmp_path):
         Dataset.open(tmp_path / "ds").episode("episode_000007")
     with pytest.raises(RecorderError, match="no stream 'robot/nope'; streams: action"):
         Dataset.open(tmp_path / "ds").episode(0).read("robot/nope")
+
+
+def test_tools_work_on_an_fsspec_url():
+    url = "memory://psi-teleop-tools/ds"
+    with DatasetWriter(url, camera_shapes={"head": CAM_SHAPE}) as ds:
+        record(ds, 31)
+    ds = Dataset.open(url)
+    ds.episode(0).update_attrs(tags=["remote"])
+    assert Dataset.open(url).episodes()[0].tags == ("remote",)
+    report = validate_dataset(Dataset.open(url))
+    assert report.ok and report.episodes[0].cameras[0].rows == 31
+    set_deleted(Dataset.open(url), ["episode_000000"])
+    assert Dataset.open(url).episodes() == []
+
+
+def test_reader_cache_is_shared_safely_between_threads(dataset):
+    import concurrent.futures
+
+    ep = Dataset.open(dataset).episode(0, cache_bytes=20_000)
+    expected = ep.read("robot/q")
+
+    def window(i: int) -> bool:
+        a = i % 80
+        return np.array_equal(ep.read("robot/q", a, a + 10), expected[a:a + 10])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(window, range(400)))
