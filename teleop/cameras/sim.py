@@ -5,7 +5,7 @@ a laptop CPU, far longer than a 10 ms teleop tick. So the camera never touches t
 simulation's own data: the thread that steps the simulation publishes the state into a
 :class:`SimStateTap` (a copy of ``qpos`` and the mocap poses under a lock, a few
 microseconds), and each :class:`SimCameraSource` copies the newest state into its *private*
-``MjData``, computes the kinematics (``mj_kinematics`` + ``mj_camlight``) and renders it
+``MjData``, computes the kinematics (``mj_kinematics``, ``mj_comPos``, ``mj_camlight``) and renders it
 with its own renderer and EGL context, at ``CameraConfig.fps``. A frame's stamp is the time
 the published state describes, so the recorder's alignment error is the true image age.
 
@@ -141,6 +141,7 @@ class SimCameraSource(CameraSource):
         self._last_seq = seq
         mj = self._mj
         mj.mj_kinematics(self._model, self._data)
+        mj.mj_comPos(self._model, self._data)  # subtree centres: cameras and lights that track a body's COM
         mj.mj_camlight(self._model, self._data)
         self._renderer.update_scene(self._data, camera=self.config.name, scene_option=self._scene_option)
         return self._renderer.render(), stamp, None
