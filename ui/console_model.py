@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from teleop.robot.backend import LinkStatus
 from teleop.status import DeviceStatus, EngageState, EpisodeState, TeleopStatus
 
 #: A valid stream older than this is shown as stale (yellow) [ms]: three ticks of a 100 Hz loop
@@ -73,7 +74,7 @@ def overlay(status: TeleopStatus, stale_after_ms: float = STALE_AFTER_MS) -> Ove
     stale = [d.name for d in status.devices if d.valid and d.age_ms > stale_after_ms]
     if stale:
         items.append((f"stale: {', '.join(stale)}", Light.STALE))
-    if status.link != "connected":
+    if status.link != LinkStatus.OK.value:
         items.append((f"robot link {status.link}", Light.LOST))
     return Overlay(tuple(items))
 

@@ -22,8 +22,8 @@ WebSocket) must carry it — ``Authorization: Bearer <token>``, ``X-Psi-Token: <
 ``?token=<token>`` (for a phone's bookmark) — or is answered 401.
 
 Session routes exist only when a session is attached, dataset routes only when a dataset is
-configured (or the session reports the one it records into), so the schema lists only what
-works. Errors the project raises on purpose become 4xx answers with the message as ``detail``.
+configured or a session is attached (it reports the dataset it records into), so the schema
+lists only what can work. Errors the project raises on purpose become 4xx answers with the message as ``detail``.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures, whose types are
@@ -180,7 +180,9 @@ class _State:
 
         location = self.dataset_location()
         if location is None:
-            raise DatasetNotFoundError("this server has no dataset: start it with --dataset PATH")
+            raise DatasetNotFoundError(
+                "this server has no dataset: start it with --dataset PATH (or the session records into none yet)"
+            )
         with self.lock:
             if self._dataset is None or self._dataset_path != location:
                 self._dataset = Dataset.open(location)
@@ -408,7 +410,8 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             return _jpeg_response(data, {"X-Frame-Stamp": f"{_finite(float(stamp)):.6f}"})
 
     # ------------------------------------------------------------------ dataset routes
-    if config.dataset is not None or (session is not None and session.status().dataset):
+    # With a session, the dataset is the one it records into (known once it publishes its status).
+    if config.dataset is not None or session is not None:
 
         @app.get("/dataset", response_model=m.DatasetSummary, responses=errors, tags=["dataset"])
         def dataset_summary() -> m.DatasetSummary:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: Session kinds, what ``--session`` accepts.
 SESSION_KINDS = ("none", "sim")
+#: Longest sleep of the real-time pacing hook [s] (keeps commands and stop requests responsive).
+MAX_PACING_SLEEP_S = 0.05
 #: Where a simulated session records when no dataset is given.
 DEFAULT_SIM_DATASET = Path("data/sim-session")
 
@@ -39,15 +43,59 @@ def open_session(kind: str, dataset: Path | None = None, task: str = "pick_place
     if kind == "none":
         yield None
         return
-    session = _sim_session(dataset or DEFAULT_SIM_DATASET, task, cameras)
+    session, pacer = _sim_session(dataset or DEFAULT_SIM_DATASET, task, cameras)
     try:
         yield session
     finally:
-        session.close()
+        try:
+            pacer.shutdown()
+        finally:
+            session.close()
 
 
-def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...]) -> "SessionControl":
-    """A real-time simulated session (loop thread started), recording into ``dataset``."""
+class _RealTimePacer:
+    """Tick hook of a lock-stepped simulated session: run the session's hook, then sleep until real time.
+
+    It also ends the session on the loop thread: the simulation's OpenGL contexts belong to
+    the thread that rendered with them, so they are released there before the loop stops.
+    """
+
+    def __init__(self, session_tick: Callable, sim) -> None:
+        self._session_tick = session_tick
+        self._sim = sim
+        self._origin: tuple[float, float] | None = None  # (wall [s], sim [s]) at the first tick
+        self._closing = threading.Event()
+        self._closed = threading.Event()
+
+    def __call__(self, running_loop) -> None:
+        if self._closing.is_set():
+            if not self._closed.is_set():
+                self._sim.close()  # release the renderers on the thread that owns their contexts
+                running_loop.request_stop()
+                self._closed.set()
+            return
+        self._session_tick(running_loop)
+        if self._origin is None:
+            self._origin = (time.perf_counter(), self._sim.time)
+        ahead_s = (self._sim.time - self._origin[1]) - (time.perf_counter() - self._origin[0])
+        if ahead_s > 0:
+            time.sleep(min(ahead_s, MAX_PACING_SLEEP_S))
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Ask the loop thread to release the renderers and stop; wait at most ``timeout_s`` [s]."""
+        self._closing.set()
+        if not self._closed.wait(timeout_s):
+            log.warning("the simulated session did not stop within %.0f s; closing it anyway", timeout_s)
+
+
+def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...]) -> "tuple[SessionControl, _RealTimePacer]":
+    """A simulated session running in real time on its own thread, recording into ``dataset``.
+
+    The in-process simulation advances in lock-step with the loop (one physics period per
+    tick, cameras rendered on simulation time); a pacing hook after each tick sleeps until
+    the wall clock has caught up with the simulation clock, so the session runs at 1x real
+    time like a robot would (or slower, never faster, when the machine cannot keep up).
+    """
     from calibration import CalibrationProfile, OperatorToRobot
     from ik import HandRetargeter, HandRetargeterConfig, UpperBodyIK, UpperBodyIKConfig
     from recorder import DatasetWriter
@@ -60,7 +108,7 @@ def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...]) -> "Session
 
     profile = CalibrationProfile(name="scripted")
     mapping = OperatorToRobot(profile)
-    loop_cfg = LoopConfig(lockstep=False, cameras=cameras)
+    loop_cfg = LoopConfig(lockstep=True, cameras=cameras)
     sim_cfg = SimConfig(task=task, cameras=cameras)
     backend = SimBackend(sim_cfg)
     backend.start()
@@ -74,7 +122,9 @@ def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...]) -> "Session
                       config=loop_cfg, clock=lambda: sim.time)
     session = TeleopSession(loop, writer, task=task, instruction=sim.task.instruction, operator="scripted",
                             calibration=profile.to_dict(), profile_name=profile.name)
+    pacer = _RealTimePacer(loop.on_tick, sim)  # wraps the session's hook (commands, status)
+    loop.on_tick = pacer
     loop.start()
     session.run_in_thread()
-    log.info("simulated session running: task %s, recording into %s", task, dataset)
-    return session
+    log.info("simulated session running in real time: task %s, recording into %s", task, dataset)
+    return session, pacer

@@ -8,6 +8,8 @@ column proportional to k).
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 import time
 from dataclasses import replace
@@ -63,7 +65,9 @@ def write_episode(writer: DatasetWriter, rows: int, cameras: dict[str, tuple[int
             img = frames[k % len(frames)].copy() if frames else synthetic_frame(k, rows, shape)
             cams[name] = (img, t - 0.02)
         record = TickRecord(t=t, state=state, action=action, cameras=cams)
-        while not ep.append(record):  # writer behind (we append faster than real time): wait, never drop
+        while k - ep.stats["rows_written"] > writer.config.queue_size // 2:
+            time.sleep(0.01)  # we append faster than real time: let the writer thread catch up, never drop
+        while not ep.append(record):
             time.sleep(0.002)
     info = ep.discard("synthetic discard") if discard else ep.finish(success=success)
     return info.episode_id
@@ -84,6 +88,32 @@ def write_dataset(path: Path, episodes: int = 6, rows: int = 90, camera_shape: t
     return path
 
 
+def write_many_episodes(path: Path, n: int, rows: int = 8, camera_shape: tuple[int, int] = (24, 32)) -> Path:
+    """A dataset of ``n`` tiny episodes with varied attrs (task, operator, verdict, tags).
+
+    The first episode is recorded through :class:`DatasetWriter`; the others are file copies
+    of it with their own attrs (what the writer would produce, ~100x faster than recording
+    each), so listing and filtering see ``n`` real episodes on disk.
+    """
+    from recorder import schema
+
+    with DatasetWriter(path, record_hz=HZ, camera_shapes={"head": camera_shape}) as ds:
+        first = write_episode(ds, rows, {"head": camera_shape})
+    episodes = Path(path) / schema.EPISODES_GROUP
+    src = episodes / first
+    meta = json.loads((src / "zarr.json").read_text())
+    tasks = ("pick_place", "lift_box", "open_drawer")
+    for i in range(n):
+        dst = episodes / schema.episode_id(i)
+        if i:
+            shutil.copytree(src, dst)
+        attrs = dict(meta["attributes"], task=tasks[i % 3], operator=("alice", "bob", "carol")[i % 3 - (i // 3) % 2],
+                     success=(True, False, None)[(i // 3) % 3], tags=["occluded"] if i % 10 == 0 else [],
+                     instruction=f"{tasks[i % 3].replace('_', ' ')} #{i}")
+        (dst / "zarr.json").write_text(json.dumps(dict(meta, attributes=attrs)))
+    return Path(path)
+
+
 class ScriptedSession(SessionControl):
     """A SessionControl for tests: keeps state like a session, records nothing to disk.
 
@@ -101,7 +131,7 @@ class ScriptedSession(SessionControl):
         arm_min = tuple(float(x) for x in np.full(14, -2.5))
         arm_max = tuple(float(x) for x in np.full(14, 2.5))
         self._status = TeleopStatus(
-            stamp=time.perf_counter(), input_kind="scripted", robot_kind="sim", link="connected", engage=EngageState.IDLE,
+            stamp=time.perf_counter(), input_kind="scripted", robot_kind="sim", link="ok", engage=EngageState.IDLE,
             devices=(DeviceStatus("head", True, 4.0), DeviceStatus("left_wrist", True, 6.0),
                      DeviceStatus("right_wrist", False, 250.0), DeviceStatus("left_hand", True, 8.0)),
             timing=LoopTiming(rate_hz=99.6, target_hz=100.0, input_age_ms=7.5, ik_ms=1.8, tick_ms_p99=3.1,

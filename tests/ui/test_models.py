@@ -72,7 +72,7 @@ def test_episode_view_reads_groups_from_the_embodiment_layout(dataset):
 
 
 def _status(stamp: float, **kw) -> TeleopStatus:
-    return TeleopStatus(stamp=stamp, link="connected", **kw)
+    return TeleopStatus(stamp=stamp, link="ok", **kw)
 
 
 def test_console_model_history_is_a_ring_over_the_last_seconds():
@@ -98,8 +98,8 @@ def test_lights_overlay_and_joint_limits():
     words = [text for text, _ in overlay(s).items]
     assert words == ["ESTOP", "REC episode_000003 120 rows", "E-STOP: release before engaging",
                      "TRACKING LOST: right_wrist"]
-    assert overlay(replace(s, link="lost", engage=EngageState.ENGAGED, episode=EpisodeState.IDLE,
-                           devices=())).items == (("ENGAGED", Light.OK), ("robot link lost", Light.LOST))
+    assert overlay(replace(s, link="stale", engage=EngageState.ENGAGED, episode=EpisodeState.IDLE,
+                           devices=())).items == (("ENGAGED", Light.OK), ("robot link stale", Light.LOST))
     s = _status(1.0, arm_q=(0.0, 0.95, -0.99, 0.5), arm_q_min=(-1.0,) * 4, arm_q_max=(1.0,) * 4)
     np.testing.assert_allclose(ConsoleModel.joint_fractions(s), [0.5, 0.975, 0.005, 0.75])
     np.testing.assert_array_equal(ConsoleModel.near_limit(s), [False, True, True, False])

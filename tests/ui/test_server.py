@@ -257,3 +257,43 @@ def test_server_without_session_serves_only_the_dataset(dataset):
     with BackgroundServer(app) as srv, httpx.Client(base_url=srv.url, trust_env=False) as http:
         assert http.get("/status").status_code == 404
         assert http.get("/dataset").json()["episodes"] == 6
+
+
+def test_session_dataset_is_served_once_the_session_reports_one(session, dataset):
+    app = create_app(ServerConfig(port=0), session)  # no --dataset: the session's own
+    with BackgroundServer(app) as srv, httpx.Client(base_url=srv.url, trust_env=False) as http:
+        r = http.get("/dataset")
+        assert r.status_code == 404 and "start it with --dataset PATH" in r.json()["detail"]
+        session._set(dataset=str(dataset))  # the loop published the dataset it records into
+        assert http.get("/dataset").json()["episodes"] == 6
+
+
+def test_serve_command_in_a_subprocess(dataset):
+    """`psi-teleop serve` as an operator starts it: a process on a free port, stopped with Ctrl+C."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "teleop.cli", "serve", "--dataset", str(dataset), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.perf_counter() + 30.0
+        summary = None
+        while time.perf_counter() < deadline and proc.poll() is None:
+            try:
+                summary = httpx.get(f"http://127.0.0.1:{port}/dataset", timeout=1.0, trust_env=False).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert summary is not None and summary["episodes"] == 6, proc.stdout.read() if proc.poll() is not None else ""
+        assert httpx.get(f"http://127.0.0.1:{port}/status", trust_env=False).status_code == 404  # no session
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
