@@ -1,7 +1,7 @@
 """Recorder benchmark: 3 cameras at 640x480 and 30 Hz plus every robot and operator stream.
 
     python -m tests.bench recorder            # 10 minutes of recording at real-time pace + 20 kill -9 trials
-    python -m tests.bench recorder --quick    # 6 s of recording, no kill trials (CI smoke test)
+    python -m tests.bench recorder --quick    # 6 s of recording, no kill trials (CI smoke test, < 30 s)
     PSI_BENCH_RECORDER_S=120 python -m tests.bench recorder   # another recording length [s]
     PSI_BENCH_RECORDER_PACE=fast ...          # append as fast as the writer takes rows (no real-time pacing)
 
@@ -16,6 +16,8 @@ Figures (targets from issue 7):
 * MB/s per camera at the default JPEG quality 90 (<= 2.5) on synthetic textured frames;
 * windowed reads for training: samples/s of (state, 30-step action chunk, one 240x320 frame
   decoded) at random indices (>= 2000), with the bare JPEG decode rate as baseline;
+* the paced loop's wake-up lateness [ms] while recording vs the same loop with no recorder
+  (the GIL is shared with the writer thread);
 * kill -9 trials (full run only): earlier episodes valid [%], worst data loss [s] (<= 1).
 """
 
@@ -83,9 +85,11 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
     prepare_s = time.perf_counter() - t_prep
     start = clock.now()
     late = 0
+    lateness = np.zeros(n)
     for k in range(n):
         if realtime:
-            late += clock.sleep_until(start + k / HZ) > 1.0 / HZ
+            lateness[k] = clock.sleep_until(start + k / HZ)
+            late += lateness[k] > 1.0 / HZ
         t = clock.now()
         robot.q[:] = rng.normal(size=robot.q.shape)
         robot.stamp = t - 0.002
@@ -118,7 +122,26 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
     stats = ep.stats
     ds.close()
     return {"info": info, "stats": stats, "append_s": append_s, "append_cpu_s": append_cpu_s, "base_s": base_s, "finalize_s": finalize_s,
-            "wall_s": wall, "late_ticks": late, "label": label, "prepare_s": prepare_s}
+            "wall_s": wall, "late_ticks": late, "label": label, "prepare_s": prepare_s,
+            "lateness_s": lateness}
+
+
+def _idle_loop(duration_s: float) -> np.ndarray:
+    """Baseline: the same paced loop and row generation with no recorder; returns wake-up lateness [s]."""
+    from teleop import clock
+    from teleop.operator_frame import OperatorFrame
+    from teleop.robot.backend import RobotState
+
+    robot, operator = RobotState(), OperatorFrame()
+    rng = np.random.default_rng(0)
+    n = int(duration_s * HZ)
+    lateness = np.zeros(n)
+    start = clock.now()
+    for k in range(n):
+        lateness[k] = clock.sleep_until(start + k / HZ)
+        robot.q[:] = rng.normal(size=robot.q.shape)
+        operator.hand_joints[:] = rng.normal(size=operator.hand_joints.shape)
+    return lateness
 
 
 def _reads(path: Path, n_rows: int, n_samples: int) -> dict[str, float]:
@@ -164,9 +187,10 @@ def run(quick: bool = False) -> dict[str, float]:
     realtime = os.environ.get("PSI_BENCH_RECORDER_PACE", "realtime") != "fast"
     tmp = Path(tempfile.mkdtemp(prefix="psi_bench_recorder_"))
     try:
+        idle_lateness = _idle_loop(2.0 if quick else 20.0)
         main = _record(tmp / "main", duration, realtime, label="main")
         short = _record(tmp / "short", 5.0 if quick else 15.0, realtime, label="15 s")
-        reads = _reads(tmp / "reads", 600 if quick else 3000, 1000 if quick else 6000)
+        reads = _reads(tmp / "reads", 450 if quick else 3000, 600 if quick else 6000)
         kills = None
         if not quick:
             from tests.recorder.crash_child import run_kill_trials
@@ -176,6 +200,7 @@ def run(quick: bool = False) -> dict[str, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
     app, base, app_cpu = summarize(main["append_s"]), summarize(main["base_s"]), summarize(main["append_cpu_s"])
+    wake, wake_idle = summarize(main["lateness_s"]), summarize(idle_lateness)
     st = main["stats"]
     mbps = st["mb_per_s_per_camera"]
     figures = {
@@ -197,6 +222,8 @@ def run(quick: bool = False) -> dict[str, float]:
         "speedup_vs_lerobot_doc": LEROBOT_DOC_SAVE_S[0] / short["finalize_s"],
         "mb_per_s_per_camera_max": max(mbps.values()),
         "late_ticks": float(main["late_ticks"]),
+        "loop_wake_late_p99_ms": wake["p99"],
+        "loop_wake_late_p99_no_recorder_ms": wake_idle["p99"],
         "read_samples_per_s": reads["samples_per_s"],
         "read_fast_decode_samples_per_s": reads["fast_samples_per_s"],
         "read_samples_per_cpu_s": reads["samples_per_cpu_s"],
@@ -219,6 +246,8 @@ def run(quick: bool = False) -> dict[str, float]:
         ("append, loop-thread CPU time [ms]", f"{app_cpu['median']:.4f}", f"{app_cpu['p99']:.4f}",
          f"{app_cpu['max']:.3f}", "(excludes OS preemption)"),
         ("baseline: copy non-image arrays [ms]", f"{base['median']:.4f}", f"{base['p99']:.4f}", f"{base['max']:.3f}", ""),
+        ("loop wake-up lateness [ms]", f"{wake['median']:.3f}", f"{wake['p99']:.3f}", f"{wake['max']:.1f}",
+         f"no recorder: p99 {wake_idle['p99']:.3f}, max {wake_idle['max']:.1f}"),
         ("dropped rows", f"{st['dropped_rows']}", "", f"queue max {st['queue_depth_max']}/{st['queue_size']}", "== 0"),
         ("flush [ms]", "", "", f"{st['max_flush_duration_s'] * 1e3:.1f}", "< 1000 (flush >= 1/s)"),
         ("finalize, main episode [ms]", f"{main['finalize_s'] * 1e3:.1f}", "", "", "<= 200"),
