@@ -205,11 +205,14 @@ class HeadsetView:
             ``rig["head"].latest``); called once per displayed frame, must not block.
         status: returns the session's :class:`TeleopStatus` (e.g. ``session.status``), or None.
         config: see :class:`HeadsetViewConfig`.
+        stats_window: submitted frames :meth:`stats` summarizes (the newest ones).
     """
 
     def __init__(self, frames: Callable[[], object], status: Callable[[], TeleopStatus] | None = None,
-                 config: HeadsetViewConfig | None = None):
+                 config: HeadsetViewConfig | None = None, stats_window: int = AGE_WINDOW):
         self.config = config or HeadsetViewConfig()
+        if not isinstance(stats_window, int) or stats_window < 2:
+            raise ConfigError(f"stats_window={stats_window!r} must be an integer >= 2 (frames)")
         self._frames = frames
         self._status = status
         self._stop = threading.Event()
@@ -217,9 +220,9 @@ class HeadsetView:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
-        self._ages: collections.deque[float] = collections.deque(maxlen=AGE_WINDOW)
-        self._submits: collections.deque[float] = collections.deque(maxlen=AGE_WINDOW)
-        self._new: collections.deque[float] = collections.deque(maxlen=AGE_WINDOW)
+        self._ages: collections.deque[float] = collections.deque(maxlen=stats_window)
+        self._submits: collections.deque[float] = collections.deque(maxlen=stats_window)
+        self._new: collections.deque[float] = collections.deque(maxlen=stats_window)
         self._n_submitted = 0
         self._n_new = 0
         self._passthrough = False
@@ -295,6 +298,11 @@ class HeadsetView:
             float(np.percentile(ages, 50)) if ages.size else float("nan"),
             float(np.percentile(ages, 99)) if ages.size else float("nan"),
             rate(submits), rate(new))
+
+    def ages_s(self) -> np.ndarray:
+        """Capture → submission age [s] of each submitted frame in the stats window, oldest first."""
+        with self._lock:
+            return np.array(self._ages)
 
     def reset_stats(self) -> None:
         with self._lock:
