@@ -34,13 +34,14 @@ from teleop.operator_frame import OperatorFrame, TrackerRole
 from teleop.robot import g1
 from teleop.spatial import pose_to_mat, quat_to_mat, rot_z
 
-#: Rotation ``R_xrwrist_robotwrist`` from the hand-tracking WRIST joint frame to the robot
-#: wrist convention. OpenXR joint frames have -z along the fingers and +y out of the back of
-#: the hand (input backends keep body axes when converting to the stage frame). The G1 wrist
-#: frame has x along the fingers and the palm facing +y (right hand) or -y (left hand).
+#: Rotation ``R_handwrist_robotwrist`` from the hand-tracking WRIST joint frame to the robot
+#: wrist convention. OperatorFrame body frames are OpenXR's re-expressed z-up
+#: (``teleop.inputs.openxr_convert``): for hand joints x points to the fingertips and z out
+#: of the back of the hand. The G1 wrist frame has x along the fingers and the palm facing
+#: +y (right hand) or -y (left hand).
 R_XRWRIST_ROBOTWRIST = {
-    "left": np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]),
-    "right": np.array([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]]),
+    "left": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+    "right": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
 }
 
 

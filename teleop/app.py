@@ -27,7 +27,7 @@ class SessionOptions:
     Attributes:
         input: operator input (:data:`INPUT_KINDS`).
         robot: robot backend (:data:`ROBOT_KINDS`).
-        task: simulated task (sim only) and the task name recorded with episodes.
+        task: simulated task (sim only; None = an empty floor) and the task name recorded with episodes.
         seed: simulation seed.
         dataset: where episodes are recorded (None: no recording).
         profile: calibration profile name or JSON path (None: the default body, with a warning).
@@ -43,7 +43,7 @@ class SessionOptions:
 
     input: str = "scripted"
     robot: str = "sim"
-    task: str = "pick_place"
+    task: str | None = "pick_place"
     seed: int = 0
     dataset: str | None = None
     profile: str | None = None
@@ -147,7 +147,7 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
         if opts.robot == "sim" and loop_cfg.cameras:
             shapes = {c: backend.sim.config.camera_size for c in loop_cfg.cameras}
         writer = DatasetWriter(opts.dataset, record_hz=opts.record_hz, camera_shapes=shapes)
-    task = opts.task
+    task = opts.task or ""
     instruction = backend.sim.task.instruction if opts.robot == "sim" and backend.sim.task else ""
     session = TeleopSession(loop, writer, task=task, instruction=instruction, operator=opts.operator or opts.input,
                             calibration=profile.to_dict(), config=asdict(opts), profile_name=profile.name)

@@ -11,6 +11,11 @@ operator faced at calibration, roughly), y to the operator's left, origin on the
 Backends convert from their native convention (OpenXR is y-up, -z forward) before
 filling a frame, so nothing downstream ever sees a y-up pose.
 
+Body frames follow the same z-up habit: a device's OpenXR frame (-z forward, +y up, +x
+right) is re-expressed as x forward, y left, z up, so an upright head looking along the
+operator's forward has the identity orientation. For hand joints this makes x point toward
+the fingertips and z out of the back of the hand.
+
 A pose row is ``[x, y, z, qw, qx, qy, qz]``. Each stream has a validity flag; an invalid
 stream's numbers are meaningless and must not be used.
 """

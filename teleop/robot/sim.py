@@ -85,9 +85,12 @@ class SimConfig:
         cameras: which of :data:`CAMERA_NAMES` to render.
         camera_size: (height, width) [px] of rendered images.
         lower_body: "kinematic" (embedded default) or "policy" (a LowerBodyPolicy is attached).
-        gravity_compensation: feed-forward the gravity and Coriolis torque of the arms, hands
-            and waist, as the G1's teleoperation controllers do (Unitree's arm IK sends the RNEA
-            torque as ``tau_ff``); without it the arms sag by centimetres under the default gains.
+        gravity_compensation: with a learned lower body (free, simulated base), feed-forward the
+            gravity and Coriolis torque of the arms, hands and waist, as the G1's teleoperation
+            controllers do (Unitree's arm IK sends the RNEA torque as ``tau_ff``). With the
+            kinematic base it is not needed: the base is re-posed every physics step, so within a
+            2 ms step the robot falls freely and its own links do not load its joints — which
+            acts as perfect gravity compensation. Objects in the scene feel gravity normally.
     """
 
     task: str | None = "pick_place"
@@ -335,7 +338,7 @@ class MujocoSim:
                 self._kd_cmd[self._lower_idx] = targets.kd
                 self._write_gains()
                 self._policy_next += 1.0 / self.lower_body_policy.rate_hz
-            if self._gc_dofs.size:
+            if self._gc_dofs.size and self.lower_body_policy is not None:
                 d = self.data
                 d.qfrc_applied[self._gc_dofs] = (
                     self._kd_cmd[self._gc_idx] * self._dq_target[self._gc_idx] + self._tau_ff[self._gc_idx]
