@@ -13,7 +13,9 @@ One tick (100 Hz by default)::
     recorder.append(tick)  every 1/record_hz      non-blocking
 
 Ticks are scheduled against absolute deadlines ``t_k = t_0 + k / rate`` on the monotonic
-clock, so the loop does not drift; a late tick is counted and the next deadline is kept.
+clock, so the loop does not drift; a tick starting more than 5 ms late counts as an overrun,
+and when a tick overruns by more than a whole period the missed slots are skipped (counted in
+``skipped_ticks``) rather than run back to back.
 In lock-step simulation (``LoopConfig.lockstep``) the loop advances the physics by one
 period per tick instead of sleeping and its clock is simulation time, so a simulated
 session runs as fast as the machine allows with the same code path.
@@ -133,6 +135,10 @@ class TeleopLoop:
         self.ticks = 0
         self.records = 0
         self.overruns = 0
+        self.skipped_ticks = 0  # deadlines dropped because a tick overran by more than a period
+        #: When a list, every tick appends ``(lateness [s], compute [s])`` (benchmarks and soak tests).
+        self.trace: list[tuple[float, float]] | None = None
+        self._last_late = 0.0
         self._t_input_age = _Window(200)
         self._t_ik = _Window(200)
         self._t_tick = _Window(1000)
@@ -207,7 +213,10 @@ class TeleopLoop:
         self.last_state = self.backend.read_state()
         self._maybe_record(t0)
         self.ticks += 1
-        self._t_tick.add(process_clock.now() - wall0)
+        compute = process_clock.now() - wall0
+        self._t_tick.add(compute)
+        if self.trace is not None:
+            self.trace.append((self._last_late, compute))
         if self.on_tick is not None:
             self.on_tick(self)
 
@@ -299,12 +308,17 @@ class TeleopLoop:
             if not self.config.lockstep:
                 late = process_clock.sleep_until(deadline)
                 self._t_late.add(late)
+                self._last_late = late
                 if late > OVERRUN_THRESHOLD:
                     self.overruns += 1
             self.tick()
             deadline += self.dt
-            if not self.config.lockstep and process_clock.now() - deadline > 0.5:
-                deadline = process_clock.now()  # a long stall (debugger, suspend): restart the schedule
+            if not self.config.lockstep:
+                behind = process_clock.now() - deadline
+                if behind > self.dt:  # a tick ran longer than a period: skip the missed slots, keep the grid
+                    skipped = int(behind // self.dt)
+                    deadline += skipped * self.dt
+                    self.skipped_ticks += skipped
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -15,13 +15,17 @@ Two kinds sit behind the simulation backend:
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from teleop.exceptions import ConfigError
 from teleop.robot import g1
-from teleop.spatial import wrap_angle
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
 
 #: Legs and waist, the joints a lower-body controller owns (AMO's 15 outputs, in this order).
 LOWER_BODY_JOINTS: tuple[str, ...] = g1.LEG_JOINTS + g1.WAIST_JOINTS
@@ -85,6 +89,7 @@ class KinematicBase:
         self.y = 0.0
         self.yaw = 0.0
         self.height = g1.DEFAULT_TORSO_HEIGHT
+        self._h_range = (float(self._height.min()), float(self._height.max()))
 
     @property
     def height_range(self) -> tuple[float, float]:
@@ -95,18 +100,23 @@ class KinematicBase:
         self.height = float(np.clip(height, *self.height_range))
 
     def step(self, cmd: g1.LowerBodyCommand, dt: float) -> tuple[float, float]:
-        """Advance by ``dt`` [s]; return the base velocity ``(vx_world, vy_world)`` [m/s] used."""
+        """Advance by ``dt`` [s]; return the base velocity ``(vx_world, vy_world)`` [m/s] used.
+
+        Runs at every physics step (500 Hz): plain floats, no numpy temporaries.
+        """
         c = self.config
-        dyaw = float(np.clip(wrap_angle(cmd.target_yaw - self.yaw), -c.max_yaw_rate * dt, c.max_yaw_rate * dt))
-        self.yaw = float(wrap_angle(self.yaw + dyaw))
-        vx = float(np.clip(cmd.vx, -c.max_speed[0], c.max_speed[0]))
-        vy = float(np.clip(cmd.vy, -c.max_speed[1], c.max_speed[1]))
-        cy, sy = np.cos(self.yaw), np.sin(self.yaw)
+        err = (cmd.target_yaw - self.yaw + math.pi) % (2.0 * math.pi) - math.pi
+        step_yaw = c.max_yaw_rate * dt
+        self.yaw = (self.yaw + _clamp(err, -step_yaw, step_yaw) + math.pi) % (2.0 * math.pi) - math.pi
+        vx = _clamp(cmd.vx, -c.max_speed[0], c.max_speed[0])
+        vy = _clamp(cmd.vy, -c.max_speed[1], c.max_speed[1])
+        cy, sy = math.cos(self.yaw), math.sin(self.yaw)
         vxw, vyw = cy * vx - sy * vy, sy * vx + cy * vy
         self.x += vxw * dt
         self.y += vyw * dt
-        target_h = float(np.clip(cmd.torso_height, *self.height_range))
-        self.height += float(np.clip(target_h - self.height, -c.max_height_rate * dt, c.max_height_rate * dt))
+        lo, hi = self._h_range
+        step_h = c.max_height_rate * dt
+        self.height += _clamp(_clamp(cmd.torso_height, lo, hi) - self.height, -step_h, step_h)
         return vxw, vyw
 
     def leg_pose(self) -> np.ndarray:
