@@ -599,6 +599,9 @@ class EpisodeWriter:
             self._stop_thread()
         finally:
             self._dataset._episode_ended(self)
+        late = self._drain_late_rows()
+        if late:
+            log.warning("%d row(s) appended to %s while it was finishing were not recorded", late, self.episode_id)
         if self._error is not None:
             raise self._error
         n = self._rows_flushed
@@ -625,6 +628,20 @@ class EpisodeWriter:
             raise self._error from exc
         self._finalize_s = time.perf_counter() - t_start
         return EpisodeInfo.from_attrs(self.episode_id, dict(self._group.attrs))
+
+    def _drain_late_rows(self) -> int:
+        """Rows another thread appended after finish/discard began; counted as dropped, never silent."""
+        late = 0
+        while True:
+            try:
+                slot = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if slot != _STOP:
+                late += 1
+                self._free.append(slot)
+        self._dropped += late
+        return late
 
     def finish(self, success: bool | None = None) -> EpisodeInfo:
         """Flush what is queued and mark the episode complete (one atomic attrs write).
