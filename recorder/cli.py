@@ -30,7 +30,7 @@ _EPILOG = """examples:
   psi-teleop dataset delete data/demo episode_000003 --undo   # bring it back
   psi-teleop dataset merge data/all data/monday data/tuesday  # copy episodes into data/all
   psi-teleop dataset export data/demo --format lerobot --out data/demo_lerobot --repo-id lab/g1_pick
-  psi-teleop dataset list memory://scratch/ds       # any fsspec URL zarr supports (s3://bucket/path, ...)
+  psi-teleop dataset info s3://lab-bucket/g1/demo   # any fsspec URL zarr supports (s3:// needs s3fs)
 """
 
 
@@ -47,26 +47,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("info", help="dataset summary: durations, tasks, success rate, annotations",
                        formatter_class=fmt, epilog=_EPILOG)
-    p.add_argument("path")
+    p.add_argument("path", help="dataset directory or fsspec URL")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     p = sub.add_parser("validate", help="check every episode; exit 1 on any problem", formatter_class=fmt,
                        epilog=_EPILOG)
-    p.add_argument("path")
+    p.add_argument("path", help="dataset directory or fsspec URL")
     p.add_argument("--episode", action="append", help="only this episode (repeatable)")
     p.add_argument("--skip-frames", action="store_true", help="do not check each JPEG header (faster)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("recover", help="turn interrupted episodes into 'recovered' up to their last flush",
                        formatter_class=fmt, epilog=_EPILOG)
-    p.add_argument("path")
+    p.add_argument("path", help="dataset directory or fsspec URL")
     p.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
     p.add_argument("--force", action="store_true",
                    help="recover even an episode whose writer looks alive (use only if it is not)")
 
     p = sub.add_parser("delete", help="soft-delete episodes (undo with --undo)", formatter_class=fmt,
                        epilog=_EPILOG)
-    p.add_argument("path")
+    p.add_argument("path", help="dataset directory or fsspec URL")
     p.add_argument("episodes", nargs="+", metavar="EPISODE_ID")
     p.add_argument("--undo", action="store_true", help="restore the episodes instead")
 
@@ -78,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("export", help="export to another format (LeRobotDataset v3)", formatter_class=fmt,
                        epilog=_EPILOG)
-    p.add_argument("path")
+    p.add_argument("path", help="dataset directory or fsspec URL")
     p.add_argument("--format", choices=["lerobot"], default="lerobot", help="target format")
     p.add_argument("--out", type=Path, required=True, help="output directory (must not exist)")
     p.add_argument("--repo-id", default="local/psi_teleop", help="LeRobot repo id written in the metadata")
