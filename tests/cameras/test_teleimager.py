@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -90,8 +91,6 @@ def test_frames_are_decoded_to_rgb_and_stamped_at_arrival_minus_latency(server):
         assert f.arrival <= clock.now()
         # a stream of frames: the slot ends on the newest one (the server's PUB drops what its HWM cannot hold,
         # the SUB keeps only the newest message)
-        import time
-
         for i in range(20):
             bgr[..., 0] = 10 * i
             server.send_bgr(bgr)
@@ -142,3 +141,50 @@ def test_config_request_speaks_get_data(server):
     assert cfg["head_camera"]["zmq_port"] == server.port and cfg["head_camera"]["image_shape"] == [24, 32]
     with pytest.raises(CameraNotFoundError, match="did not answer within 0.2 s"):
         request_server_config("127.0.0.1", _free_port(), timeout_s=0.2)
+
+
+def test_publisher_serves_frames_and_config_to_the_source():
+    """Our server side (for the simulator process) and our client side agree, and the config is teleimager's."""
+    from teleop.cameras import CameraFrame
+    from teleop.cameras.teleimager import TeleimagerCameraSource, TeleimagerPublisher, request_server_config
+
+    port, config_port = _free_port(), _free_port()
+    slot = {"f": None}
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    rgb[:, :16] = (250, 0, 0)  # left half red
+    rgb.flags.writeable = False
+    pub = TeleimagerPublisher({"head": lambda: slot["f"]}, ports={"head": port}, config_port=config_port,
+                              jpeg_quality=95)
+    pub.start()
+    src = TeleimagerCameraSource(parse_camera(f"head=teleimager:127.0.0.1:{port}"))
+    src.start()
+    try:
+        got = None
+        for seq in range(1, 300):
+            slot["f"] = CameraFrame(rgb, clock.now(), seq, clock.now())
+            got = src.wait_frame(timeout=0.02)
+            if got is not None:
+                break
+        assert got is not None, "no frame from the publisher"
+        np.testing.assert_allclose(got.image[12, 4], (250, 0, 0), atol=8)
+        np.testing.assert_allclose(got.image[12, 28], (0, 0, 0), atol=8)
+        cfg = request_server_config("127.0.0.1", config_port, timeout_s=2.0)
+        assert cfg["head_camera"] == {"enable_zmq": True, "zmq_port": port, "enable_webrtc": False,
+                                      "image_shape": [24, 32], "binocular": False, "fps": 30.0,
+                                      "type": "psi-teleop"}
+        assert cfg["left_wrist_camera"]["enable_zmq"] is False  # every role present, as the official client expects
+        n = pub.sent["head"]
+        time.sleep(0.1)
+        assert pub.sent["head"] == n  # the same frame (seq) is not sent twice
+    finally:
+        src.stop()
+        pub.stop()
+
+
+def test_publisher_port_in_use_is_reported(server):
+    from teleop.cameras.teleimager import TeleimagerPublisher
+
+    pub = TeleimagerPublisher({"head": lambda: None}, ports={"head": server.port}, config_port=_free_port())
+    with pytest.raises(CameraError, match="is another image server running"):
+        pub.start()
+    pub.stop()
