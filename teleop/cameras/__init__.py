@@ -12,6 +12,7 @@ imported only by the source that needs them. See ``docs/cameras.md``.
 from teleop.cameras.config import CameraConfig, CameraKind, parse_camera
 from teleop.cameras.exceptions import CameraError, CameraNotFoundError, HeadsetViewError
 from teleop.cameras.rig import CameraRig, make_source, open_rig
+from teleop.cameras.sim import SimCameraSource, SimStateTap
 from teleop.cameras.source import CameraFrame, CameraHealth, CameraSource, CameraState
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "CameraSource",
     "CameraState",
     "HeadsetViewError",
+    "SimCameraSource",
+    "SimStateTap",
     "make_source",
     "open_rig",
     "parse_camera",

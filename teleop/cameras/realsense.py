@@ -78,7 +78,7 @@ class RealSenseCameraSource(CameraSource):
             )
         self.serial = self.config.device or serials[0]
         h, w = self.config.size
-        fps = int(round(self.config.fps))
+        fps = round(self.config.fps)
         cfg = rs.config()
         cfg.enable_device(self.serial)
         cfg.enable_stream(rs.stream.color, w, h, rs.format.rgb8, fps)

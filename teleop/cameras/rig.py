@@ -15,6 +15,7 @@ How a session wires it (real-time; in lock-step simulation the loop renders itse
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class CameraRig:
         for s in self.sources.values():
             s.stop()
 
-    def __enter__(self) -> "CameraRig":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

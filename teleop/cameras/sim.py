@@ -107,7 +107,7 @@ class SimCameraSource(CameraSource):
         self._last_seq = 0
 
     @classmethod
-    def from_sim(cls, config: CameraConfig, sim, tap: SimStateTap) -> "SimCameraSource":
+    def from_sim(cls, config: CameraConfig, sim, tap: SimStateTap) -> SimCameraSource:
         """A source for camera ``config.name`` of ``sim`` (a ``MujocoSim``), rendered at the sim's camera size."""
         return cls(config, sim.model, tap, size=sim.config.camera_size, scene_option=sim._scene_option)
 

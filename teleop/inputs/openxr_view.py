@@ -39,8 +39,8 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -318,7 +318,7 @@ class HeadsetView:
             xr = _import_xr()
             egl = _EGLContext()
             self._open_session(xr, egl)
-        except BaseException as exc:  # handed to start()
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._error = exc
             self._ready.set()
             self._teardown(xr, egl)
@@ -333,7 +333,10 @@ class HeadsetView:
             self._teardown(xr, egl)
 
     def _open_session(self, xr, egl: _EGLContext) -> None:
-        from teleop.inputs.exceptions import MissingExtensionError, RuntimeUnavailableError
+        from teleop.inputs.exceptions import (
+            MissingExtensionError,
+            RuntimeUnavailableError,
+        )
         from teleop.inputs.openxr_backend import RUNTIME_FIX, create_session
 
         self._instance = self._session = self._swapchain = self._space = None

@@ -38,7 +38,7 @@ import numpy as np
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from tests.bench.stats import print_table, summarize  # noqa: E402
+from tests.bench.stats import print_table, summarize
 
 #: Cameras rendered and recorded (``PSI_BENCH_CAMERAS=head,left_wrist`` picks others; --quick: head only).
 CAMERAS = ("head", "left_wrist", "right_wrist")
@@ -162,7 +162,7 @@ def _main_run(tmp: Path, duration_s: float, progress: bool, cameras: tuple[str, 
 
 
 def run(quick: bool = False) -> dict[str, float]:
-    duration = 8.0 if quick else float(os.environ.get("PSI_BENCH_CAMERAS_S", 600.0))
+    duration = 8.0 if quick else float(os.environ.get("PSI_BENCH_CAMERAS_S", "600"))
     default = "head" if quick else ",".join(CAMERAS)
     cameras = tuple(c for c in os.environ.get("PSI_BENCH_CAMERAS", default).split(",") if c)
     if "head" not in cameras:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from tests.inputs.conftest import _release_runtime, xr_manifest  # noqa: E402,F401  (fixture re-used)
-from tests.inputs.xr_runtime.build import runtime_env  # noqa: E402
+from tests.inputs.conftest import _release_runtime, xr_manifest  # noqa: F401  (fixture re-used)
+from tests.inputs.xr_runtime.build import runtime_env
 
 
 @pytest.fixture

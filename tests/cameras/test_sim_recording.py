@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from teleop import clock
-from teleop.cameras import CameraError, parse_camera, open_rig
+from teleop.cameras import CameraError, open_rig, parse_camera
 from teleop.cameras.sim import SimStateTap
 
 

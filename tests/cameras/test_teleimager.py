@@ -146,7 +146,11 @@ def test_config_request_speaks_get_data(server):
 def test_publisher_serves_frames_and_config_to_the_source():
     """Our server side (for the simulator process) and our client side agree, and the config is teleimager's."""
     from teleop.cameras import CameraFrame
-    from teleop.cameras.teleimager import TeleimagerCameraSource, TeleimagerPublisher, request_server_config
+    from teleop.cameras.teleimager import (
+        TeleimagerCameraSource,
+        TeleimagerPublisher,
+        request_server_config,
+    )
 
     port, config_port = _free_port(), _free_port()
     slot = {"f": None}
