@@ -450,11 +450,21 @@ class HeadsetView:
         quad = None
         shown_stamp = None
         next_strip = 0.0
-        while not self._stop.is_set():
+        exit_deadline = None
+        while True:
             self._drain(xr)
             if self._session_state in (xr.SessionState.STOPPING, xr.SessionState.EXITING, xr.SessionState.LOSS_PENDING):
-                log.warning("headset view: the runtime ended the session (%s)", self._session_state.name)
+                if exit_deadline is None:
+                    log.warning("headset view: the runtime ended the session (%s)", self._session_state.name)
                 break
+            if self._stop.is_set():
+                # xrEndSession is valid once the runtime says STOPPING: ask for it, keep the frame loop going
+                if exit_deadline is None:
+                    xr.request_exit_session(self._session)
+                    exit_deadline = time.monotonic() + 1.0
+                elif time.monotonic() > exit_deadline:
+                    log.warning("headset view: the runtime did not stop the session within 1 s; ending it anyway")
+                    break
             state = xr.wait_frame(self._session, xr.FrameWaitInfo())
             xr.begin_frame(self._session, xr.FrameBeginInfo())
             frame = self._frames()
