@@ -13,6 +13,8 @@ a window is made.
 
 from ui.annotation import Annotation, AnnotationEditor, Segment, UndoStack
 from ui.client import FramePoller, SessionClient, StatusStream
+from ui.console_model import ConsoleModel, Light
+from ui.episode_view import PLOT_GROUPS, EpisodeView, PlotGroup
 from ui.exceptions import (
     AnnotationError,
     NothingToUndoError,
@@ -22,18 +24,27 @@ from ui.exceptions import (
     UiError,
 )
 from ui.filters import EpisodeQuery, Facets, SuccessFilter
+from ui.playback import SPEEDS, Playback
 from ui.profiles import ProfileDirectory, ProfileInfo
 from ui.server import BackgroundServer, ServerConfig, create_app
+from ui.sim_session import SessionKind, open_session
 
 __all__ = [
+    "PLOT_GROUPS",
+    "SPEEDS",
     "Annotation",
     "AnnotationEditor",
     "AnnotationError",
     "BackgroundServer",
+    "ConsoleModel",
     "EpisodeQuery",
+    "EpisodeView",
     "Facets",
     "FramePoller",
+    "Light",
     "NothingToUndoError",
+    "Playback",
+    "PlotGroup",
     "ProfileDirectory",
     "ProfileInfo",
     "ProfileNotFoundError",
@@ -42,9 +53,11 @@ __all__ = [
     "ServerConfigError",
     "ServerRequestError",
     "SessionClient",
+    "SessionKind",
     "StatusStream",
     "SuccessFilter",
     "UiError",
     "UndoStack",
     "create_app",
+    "open_session",
 ]

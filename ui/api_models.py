@@ -7,6 +7,7 @@ share one definition of it.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,10 +62,20 @@ class SelectProfileRequest(BaseModel):
     profile: str = Field(..., min_length=1, max_length=200, description="profile name (file stem)")
 
 
+class EpisodeAction(str, enum.Enum):
+    """What an episode command did."""
+
+    STARTED = "started"
+    STOPPED = "stopped"
+    DISCARDED = "discarded"
+    MARKED = "marked"
+    NOTHING = "nothing"  # stop/discard with no episode recording
+
+
 class EpisodeControlResponse(BaseModel):
     """The outcome of an episode command."""
 
-    action: str = Field(..., description="what was done: started, stopped, discarded, marked, nothing")
+    action: EpisodeAction = Field(..., description="what was done")
     episode_id: str | None = Field(None, description="the episode it concerned (None: there was none)")
     recording: bool = Field(..., description="whether an episode is recording after the command")
 

@@ -75,6 +75,8 @@ class SessionClient:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             raise ServerRequestError(0, f"{method} {self.url}{path}: {exc}") from exc
+        except RuntimeError as exc:  # httpx: the client was closed (the console is shutting down)
+            raise ServerRequestError(0, f"{method} {self.url}{path}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)

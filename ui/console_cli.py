@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
         url, token = args.url, args.token or os.environ.get(TOKEN_ENV) or None
         if args.sim:
             from ui.server import BackgroundServer, ServerConfig, create_app
-            from ui.sim_session import open_session
+            from ui.sim_session import SessionKind, open_session
 
             session = stack.enter_context(open_session(
-                "sim", dataset=Path(args.dataset) if args.dataset else None, task=args.task, cameras=(args.camera,)))
+                SessionKind.SIM, dataset=Path(args.dataset) if args.dataset else None, task=args.task, cameras=(args.camera,)))
             server = stack.enter_context(BackgroundServer(create_app(ServerConfig(port=0), session)))
             url, token = server.url, None
             log.info("simulated session served on %s", url)

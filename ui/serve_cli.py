@@ -42,7 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", type=Path, default=None, help="dataset to browse (default: the session's)")
     parser.add_argument("--profiles", type=Path, default=Path("~/.psi-teleop/calibration").expanduser(),
                         help="directory of calibration profiles (default: ~/.psi-teleop/calibration)")
-    parser.add_argument("--session", choices=("none", "sim"), default="none",
+    from ui.sim_session import SessionKind
+
+    parser.add_argument("--session", choices=[k.value for k in SessionKind], default=SessionKind.NONE.value,
                         help="none: dataset browsing only; sim: a simulated session with the scripted operator")
     parser.add_argument("--task", default="pick_place", help="task of the simulated session (with --session sim)")
 

@@ -292,13 +292,13 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
         def _start(body: m.StartEpisodeRequest | None) -> m.EpisodeControlResponse:
             body = body or m.StartEpisodeRequest()
             eid = session.start_episode(task=body.task, instruction=body.instruction)
-            return m.EpisodeControlResponse(action="started", episode_id=eid, recording=True)
+            return m.EpisodeControlResponse(action=m.EpisodeAction.STARTED, episode_id=eid, recording=True)
 
         def _stop(success: bool | None) -> m.EpisodeControlResponse:
             eid = session.stop_episode(success=success)
             if eid is not None:
                 state.last_episode = eid
-            return m.EpisodeControlResponse(action="stopped" if eid else "nothing", episode_id=eid, recording=_recording())
+            return m.EpisodeControlResponse(action=m.EpisodeAction.STOPPED if eid else m.EpisodeAction.NOTHING, episode_id=eid, recording=_recording())
 
         @app.post("/episode/start", response_model=m.EpisodeControlResponse, responses=errors, tags=["episode"])
         def episode_start(body: m.StartEpisodeRequest | None = Body(None)) -> m.EpisodeControlResponse:
@@ -319,7 +319,7 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
         def episode_discard(body: m.DiscardEpisodeRequest | None = Body(None)) -> m.EpisodeControlResponse:
             """Stop the recording episode and mark it discarded (its data stays on disk)."""
             eid = session.discard_episode(reason=(body or m.DiscardEpisodeRequest()).reason)
-            return m.EpisodeControlResponse(action="discarded" if eid else "nothing", episode_id=eid, recording=_recording())
+            return m.EpisodeControlResponse(action=m.EpisodeAction.DISCARDED if eid else m.EpisodeAction.NOTHING, episode_id=eid, recording=_recording())
 
         def _mark(episode_id: str | None, success: bool | None) -> m.EpisodeControlResponse:
             eid = episode_id or state.last_episode
@@ -328,7 +328,7 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
 
                 raise UiError("no episode to judge: stop an episode first or name one in 'episode_id'")
             session.mark_success(eid, success)
-            return m.EpisodeControlResponse(action="marked", episode_id=eid, recording=_recording())
+            return m.EpisodeControlResponse(action=m.EpisodeAction.MARKED, episode_id=eid, recording=_recording())
 
         @app.post("/episode/mark", response_model=m.EpisodeControlResponse, responses=errors, tags=["episode"])
         def episode_mark(body: m.MarkSuccessRequest) -> m.EpisodeControlResponse:

@@ -8,6 +8,7 @@ thread, recording into ``--dataset`` — what an operator sees with a robot, wit
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import threading
 import time
@@ -22,8 +23,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Session kinds, what ``--session`` accepts.
-SESSION_KINDS = ("none", "sim")
+class SessionKind(str, enum.Enum):
+    """What ``--session`` accepts."""
+
+    NONE = "none"  # no session: the server only browses a dataset
+    SIM = "sim"  # MuJoCo simulation + scripted operator through the real teleop loop
+
 #: Longest sleep of the real-time pacing hook [s] (keeps commands and stop requests responsive).
 MAX_PACING_SLEEP_S = 0.05
 #: Where a simulated session records when no dataset is given.
@@ -31,16 +36,20 @@ DEFAULT_SIM_DATASET = Path("data/sim-session")
 
 
 @contextlib.contextmanager
-def open_session(kind: str, dataset: Path | None = None, task: str = "pick_place",
+def open_session(kind: "SessionKind | str", dataset: Path | None = None, task: str = "pick_place",
                  cameras: tuple[str, ...] = ("head",)) -> Iterator["SessionControl | None"]:
     """Yield a running session of ``kind`` (None for ``none``); closes it on exit.
 
     Raises:
         ConfigError: unknown ``kind``.
     """
-    if kind not in SESSION_KINDS:
-        raise ConfigError(f"session kind '{kind}' is unknown; valid: {', '.join(SESSION_KINDS)}")
-    if kind == "none":
+    try:
+        kind = SessionKind(kind)
+    except ValueError:
+        raise ConfigError(
+            f"session kind '{kind}' is unknown; valid: {', '.join(k.value for k in SessionKind)}"
+        ) from None
+    if kind is SessionKind.NONE:
         yield None
         return
     session, pacer = _sim_session(dataset or DEFAULT_SIM_DATASET, task, cameras)

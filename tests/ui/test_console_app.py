@@ -97,6 +97,7 @@ def test_task_profile_lights_and_plots(qtbot, console):
     qtbot.keyClicks(window.instruction_edit, "lift the box onto the shelf")
     qtbot.mouseClick(window.set_task_button, Qt.MouseButton.LeftButton)
     assert (session.status().task, session.status().instruction) == ("lift_box", "lift the box onto the shelf")
+    assert session.calls == ["task"]  # spaces and letters typed into a field are text, not shortcuts
     assert [window.profile_combo.itemData(i) for i in range(window.profile_combo.count())] == ["alice", "bob"]
     window.profile_combo.setCurrentIndex(1)
     qtbot.mouseClick(window.profile_button, Qt.MouseButton.LeftButton)
