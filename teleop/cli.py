@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("teleop.robot.sim_cli", "the MuJoCo simulation as a G1 robot on DDS (psi-teleop sim --dds)"),
     "dataset": ("recorder.cli", "list, info, validate, recover, delete, merge and export recorded datasets"),
     "devices": ("teleop.inputs.devices_cli", "list what an input backend sees: devices, roles, tracking, rate"),
+    "cameras": ("teleop.cameras.cli", "open cameras (sim, UVC, RealSense, G1 image server): state, rate, age; serve or view them"),
     "calibrate": ("calibration.cli", "guided operator calibration (neutral, T-pose, hands) into a named profile"),
     "serve": ("ui.serve_cli", "session server: REST + WebSocket for status, episode control, profiles, datasets"),
     "console": ("ui.console_cli", "operator console: live camera, tracking and timing plots, episode and safety controls"),
