@@ -86,6 +86,19 @@ class ProfileDirectory:
     def names(self) -> list[str]:
         return [p.name for p in self.list()]
 
+    def load(self, name: str):
+        """The :class:`calibration.CalibrationProfile` called ``name`` (JSON or YAML).
+
+        Raises:
+            ProfileNotFoundError: no such file. calibration.CalibrationError: it does not validate.
+        """
+        from calibration import CalibrationError, CalibrationProfile
+
+        info = self.find(name)
+        if not info.valid:
+            raise CalibrationError(f"calibration profile '{name}' is not usable: {info.error}")
+        return CalibrationProfile.from_dict(_load(info.path))
+
     def find(self, name: str) -> ProfileInfo:
         """The profile called ``name``.
 

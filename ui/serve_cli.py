@@ -40,8 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default: {DEFAULT_PORT})")
     parser.add_argument("--token", default=None, help=f"shared secret every request must carry (default: ${TOKEN_ENV})")
     parser.add_argument("--dataset", type=Path, default=None, help="dataset to browse (default: the session's)")
-    parser.add_argument("--profiles", type=Path, default=Path("~/.psi-teleop/calibration").expanduser(),
-                        help="directory of calibration profiles (default: ~/.psi-teleop/calibration)")
+    parser.add_argument("--profiles", type=Path, default=None,
+                        help="directory of calibration profiles (default: $PSI_TELEOP_CALIBRATION_DIR or "
+                             "~/.config/psi-teleop/calibration, as `psi-teleop calibrate` uses)")
     from ui.sim_session import SessionKind
 
     parser.add_argument("--session", choices=[k.value for k in SessionKind], default=SessionKind.NONE.value,
@@ -54,7 +55,10 @@ def build_config(args: argparse.Namespace):
     from ui.server import ServerConfig
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
-    return ServerConfig(host=args.host, port=args.port, token=token, dataset=args.dataset, profiles_dir=args.profiles)
+    from calibration import profiles_dir
+
+    return ServerConfig(host=args.host, port=args.port, token=token, dataset=args.dataset,
+                        profiles_dir=profiles_dir(args.profiles))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from ui.server import create_app
     from ui.sim_session import open_session
 
-    with open_session(args.session, dataset=config.dataset, task=args.task) as session:
+    with open_session(args.session, dataset=config.dataset, task=args.task,
+                      profiles_dir=config.profiles_dir) as session:
         app = create_app(config, session)
         shown = f"[{config.host}]" if ":" in config.host else config.host
         log.info("session server on http://%s:%d (API docs at /docs)%s", shown, config.port,

@@ -67,6 +67,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _default_profiles_dir() -> Path:
+    from calibration import profiles_dir
+
+    return profiles_dir(None)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """How the session server listens and what it serves.
@@ -76,7 +82,8 @@ class ServerConfig:
         port: TCP port [0..65535]; 0 picks a free one.
         token: shared secret every request must carry (None: no authentication, loopback only).
         dataset: dataset to browse; None: the one the session records into, if any.
-        profiles_dir: directory of calibration profiles (``*.json``/``*.yaml``).
+        profiles_dir: directory of calibration profiles (``*.json``/``*.yaml``); default: the
+            calibration package's (``$PSI_TELEOP_CALIBRATION_DIR`` or ``~/.config/psi-teleop/calibration``).
         status_hz: default push rate of ``/ws/status`` [Hz].
         jpeg_quality: quality of live camera JPEGs [1..100].
     """
@@ -85,7 +92,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     token: str | None = None
     dataset: Path | None = None
-    profiles_dir: Path = field(default_factory=lambda: Path("~/.psi-teleop/calibration").expanduser())
+    profiles_dir: Path = field(default_factory=lambda: _default_profiles_dir())
     status_hz: float = 10.0  # [Hz]
     jpeg_quality: int = 80  # [1..100]
 

@@ -37,8 +37,12 @@ DEFAULT_SIM_DATASET = Path("data/sim-session")
 
 @contextlib.contextmanager
 def open_session(kind: "SessionKind | str", dataset: Path | None = None, task: str = "pick_place",
-                 cameras: tuple[str, ...] = ("head",)) -> Iterator["SessionControl | None"]:
+                 cameras: tuple[str, ...] = ("head",),
+                 profiles_dir: Path | None = None) -> Iterator["SessionControl | None"]:
     """Yield a running session of ``kind`` (None for ``none``); closes it on exit.
+
+    ``profiles_dir``: where ``select_calibration(name)`` finds profiles (default: the
+    calibration package's directory).
 
     Raises:
         ConfigError: unknown ``kind``.
@@ -52,7 +56,7 @@ def open_session(kind: "SessionKind | str", dataset: Path | None = None, task: s
     if kind is SessionKind.NONE:
         yield None
         return
-    session, pacer = _sim_session(dataset or DEFAULT_SIM_DATASET, task, cameras)
+    session, pacer = _sim_session(dataset or DEFAULT_SIM_DATASET, task, cameras, profiles_dir)
     try:
         yield session
     finally:
@@ -97,7 +101,8 @@ class _RealTimePacer:
             log.warning("the simulated session did not stop within %.0f s; closing it anyway", timeout_s)
 
 
-def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...]) -> "tuple[SessionControl, _RealTimePacer]":
+def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...],
+                 profiles_dir: Path | None) -> "tuple[SessionControl, _RealTimePacer]":
     """A simulated session running in real time on its own thread, recording into ``dataset``.
 
     The in-process simulation advances in lock-step with the loop (one physics period per
@@ -131,6 +136,11 @@ def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...]) -> "tuple[S
                       config=loop_cfg, clock=lambda: sim.time)
     session = TeleopSession(loop, writer, task=task, instruction=sim.task.instruction, operator="scripted",
                             calibration=profile.to_dict(), profile_name=profile.name)
+    from calibration import profiles_dir as default_profiles_dir
+    from ui.profiles import ProfileDirectory
+
+    profiles = ProfileDirectory(default_profiles_dir(profiles_dir))
+    session.profile_loader = lambda name: OperatorToRobot(profiles.load(name))
     pacer = _RealTimePacer(loop.on_tick, sim)  # wraps the session's hook (commands, status)
     loop.on_tick = pacer
     loop.start()

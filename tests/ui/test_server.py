@@ -297,3 +297,30 @@ def test_serve_command_in_a_subprocess(dataset):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def test_profiles_default_to_the_calibration_directory(monkeypatch, tmp_path):
+    from ui.serve_cli import build_config
+
+    monkeypatch.setenv("PSI_TELEOP_CALIBRATION_DIR", str(tmp_path / "cal"))
+    assert ServerConfig().profiles_dir == tmp_path / "cal"
+    args = type("Args", (), {"host": "127.0.0.1", "port": 0, "token": None, "dataset": None, "profiles": None})()
+    assert build_config(args).profiles_dir == tmp_path / "cal"
+    args.profiles = tmp_path / "mine"
+    assert build_config(args).profiles_dir == tmp_path / "mine"
+
+
+def test_profile_directory_loads_json_and_yaml(profiles):
+    from calibration import CalibrationError
+
+    from ui.exceptions import ProfileNotFoundError
+    from ui.profiles import ProfileDirectory
+
+    d = ProfileDirectory(profiles)
+    assert d.load("bob").eye_height == 1.80 and d.load("bob").arm_length == 0.62  # YAML
+    assert d.load("alice").eye_height == 1.70  # JSON, as CalibrationProfile.save writes it
+    with pytest.raises(CalibrationError, match="eye_height=2.9 is outside the plausible range"):
+        d.load("giant")
+    with pytest.raises(ProfileNotFoundError, match="no calibration profile 'carol'.*profiles: alice, bob, broken, giant"):
+        d.load("carol")
+    assert ProfileDirectory(profiles / "absent").list() == []

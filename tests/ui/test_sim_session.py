@@ -20,8 +20,12 @@ from ui.sim_session import open_session
 
 @pytest.mark.slow
 def test_real_session_through_the_server(tmp_path):
-    with open_session("sim", dataset=tmp_path / "ds", task="pick_place") as session, \
-            BackgroundServer(create_app(ServerConfig(port=0), session)) as server, \
+    from calibration import CalibrationProfile
+
+    profiles = tmp_path / "profiles"
+    CalibrationProfile(name="bob", eye_height=1.80, arm_length=0.62).save(profiles)
+    with open_session("sim", dataset=tmp_path / "ds", task="pick_place", profiles_dir=profiles) as session, \
+            BackgroundServer(create_app(ServerConfig(port=0, profiles_dir=profiles), session)) as server, \
             SessionClient(server.url, timeout_s=10.0) as client:
         deadline = time.perf_counter() + 60.0
         while client.status().stamp == 0.0 and time.perf_counter() < deadline:
@@ -29,6 +33,8 @@ def test_real_session_through_the_server(tmp_path):
         status = client.status()
         assert status.link == "ok" and status.robot_kind and status.dataset == str(tmp_path / "ds")
         assert len(status.arm_q) == 14 and len(status.arm_q_min) == 14
+        client.select_calibration("bob")  # the loop now maps the operator with bob's profile
+        assert session.loop.mapping.profile.name == "bob"
         client.set_task("pick_place", "put the red cup on the plate")
         eid = client.start_episode()
         deadline = time.perf_counter() + 60.0
