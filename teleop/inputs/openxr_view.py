@@ -447,10 +447,14 @@ class HeadsetView:
 
         last_seq = -1
         strip_key = None
-        quad = None
+        quad = quad_ptr = None
         shown_stamp = None
         next_strip = 0.0
         exit_deadline = None
+        warned_size = False
+        wait_info, begin_info = xr.FrameWaitInfo(), xr.FrameBeginInfo()
+        acquire_info, release_info = xr.SwapchainImageAcquireInfo(), xr.SwapchainImageReleaseInfo()
+        image_wait = xr.SwapchainImageWaitInfo(timeout=100_000_000)  # [ns]
         while True:
             self._drain(xr)
             if self._session_state in (xr.SessionState.STOPPING, xr.SessionState.EXITING, xr.SessionState.LOSS_PENDING):
@@ -465,8 +469,8 @@ class HeadsetView:
                 elif time.monotonic() > exit_deadline:
                     log.warning("headset view: the runtime did not stop the session within 1 s; ending it anyway")
                     break
-            state = xr.wait_frame(self._session, xr.FrameWaitInfo())
-            xr.begin_frame(self._session, xr.FrameBeginInfo())
+            state = xr.wait_frame(self._session, wait_info)
+            xr.begin_frame(self._session, begin_info)
             frame = self._frames()
             now = clock.now()
             layers = []
@@ -478,15 +482,21 @@ class HeadsetView:
                     sub_image=xr.SwapchainSubImage(swapchain=self._swapchain, image_rect=xr.Rect2Di(
                         offset=xr.Offset2Di(0, 0), extent=xr.Extent2Di(w, h + self.config.strip_px))),
                     pose=xr.Posef(position=xr.Vector3f(0.0, 0.0, -self.config.distance_m)), size=self._quad_size)
+                quad_ptr = ctypes.cast(ctypes.pointer(quad), ctypes.POINTER(xr.CompositionLayerBaseHeader))
             if self._swapchain is not None and state.should_render and not self._passthrough:
                 h, w = self.image_size
-                new = frame is not None and frame.seq != last_seq and frame.image.shape[:2] == (h, w)
+                new = frame is not None and frame.seq != last_seq
+                if new and frame.image.shape != (h, w, 3):
+                    if not warned_size:
+                        log.warning("headset view: camera frames changed size to %s (the view shows %dx%d); "
+                                    "restart the view", frame.image.shape, w, h)
+                        warned_size = True
+                    new = False
                 if new:
-                    rgba = np.empty((h, w, 4), np.uint8)
-                    rgba[..., :3] = frame.image
-                    rgba[..., 3] = 255
+                    # RGB rows straight into the RGBA8 texture (alpha becomes 1): no per-frame conversion
                     GL.glBindTexture(GL.GL_TEXTURE_2D, self._tex_cam)
-                    GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, rgba)
+                    GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE,
+                                       np.ascontiguousarray(frame.image))
                     last_seq = frame.seq
                     shown_stamp = frame.stamp
                 video_ok = shown_stamp is not None and now - shown_stamp <= self.config.stale_after_s
@@ -504,8 +514,8 @@ class HeadsetView:
                     strip_key = (*key, text)
                     next_strip = now + 0.2
                 GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-                index = xr.acquire_swapchain_image(self._swapchain, xr.SwapchainImageAcquireInfo())
-                xr.wait_swapchain_image(self._swapchain, xr.SwapchainImageWaitInfo(timeout=100_000_000))
+                index = xr.acquire_swapchain_image(self._swapchain, acquire_info)
+                xr.wait_swapchain_image(self._swapchain, image_wait)
                 GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._fbo_draw)
                 GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
                                           self._images[index], 0)
@@ -514,8 +524,8 @@ class HeadsetView:
                 self._blit(self._tex_strip, self.config.strip_px, w, h)
                 GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
                 GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
-                xr.release_swapchain_image(self._swapchain, xr.SwapchainImageReleaseInfo())
-                layers.append(ctypes.cast(ctypes.pointer(quad), ctypes.POINTER(xr.CompositionLayerBaseHeader)))
+                xr.release_swapchain_image(self._swapchain, release_info)
+                layers.append(quad_ptr)
                 blend = self._opaque
             else:
                 new = False
