@@ -279,6 +279,11 @@ class RTCConfig:
         synchronous: the baseline without RTC: execute ``execution_horizon`` actions, then
             hold the robot still while the next chunk is computed and start it at its first action.
         execution_horizon: actions executed per chunk in synchronous mode (0: half the chunk).
+        switch_blend: ticks over which the previous chunk is cross-faded into a new one in the RTC
+            modes (0: hard switch; NAIVE and synchronous always switch hard).
+        realtime_priority: SCHED_FIFO priority of the control thread on a real-time clock
+            (1..99; 0 keeps normal scheduling). Needs root or CAP_SYS_NICE; without them the
+            runtime logs it and runs at normal priority.
     """
 
     control_hz: float = 30.0  # [Hz]
@@ -293,6 +298,8 @@ class RTCConfig:
     seed: int = 0
     synchronous: bool = False
     execution_horizon: int = 0  # [actions]
+    switch_blend: int = 4  # [ticks]
+    realtime_priority: int = 50
 
     def __post_init__(self) -> None:
         _check("RTCConfig", "control_hz", self.control_hz, 1.0, 1000.0)
@@ -306,6 +313,8 @@ class RTCConfig:
         _check("RTCConfig", "max_slowdown", self.max_slowdown, 1, 16, integer=True)
         _check("RTCConfig", "chunk_timeout_s", self.chunk_timeout_s, 0.01, 3600.0)
         _check("RTCConfig", "execution_horizon", self.execution_horizon, 0, 256, integer=True)
+        _check("RTCConfig", "realtime_priority", self.realtime_priority, 0, 99, integer=True)
+        _check("RTCConfig", "switch_blend", self.switch_blend, 0, self.min_execution_horizon, integer=True)
 
     @property
     def period(self) -> float:

@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot", choices=["sim", "dds"], default="sim", help="robot backend (default: sim)")
     parser.add_argument("--device", default="cpu", help="torch device for inference (default: cpu)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA weights exist")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads for inference (default 1: predictable latency next to the control thread)")
     r = parser.add_argument_group("real-time chunking")
     r.add_argument("--mode", choices=["auto", "prefix", "inpaint", "naive"], default="auto",
                    help="auto: prefix for checkpoints trained with training-time RTC, else inpaint")
@@ -78,8 +80,13 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError("torch", "policies", "running a policy") from exc
+    import torch
+
     from policies.policy import FlowPolicy
 
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     policy = FlowPolicy.load(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     rtc = _rtc_config(args)
     meta = policy.meta

@@ -28,6 +28,11 @@ so each chunk runs at least ``min_execution_horizon`` (s_min) actions and, with 
 latencies, inferences run back to back. A chunk that arrives earlier than that (the delay
 was over-estimated) waits until s_min actions of the current one have run.
 
+Switch blending. For ``switch_blend`` ticks after a switch (RTC modes only) the action is
+a linear cross-fade from the previous chunk to the new one, w = (i + 1) / (switch_blend + 1)
+at the i-th tick: both are plans for the same ticks, so this only spreads what is left of
+the discontinuity.
+
 Degradation. If a chunk runs out before the next one arrives the runtime **holds** its last
 action (the robot stops where the plan ends) and says so; if the latency keeps exceeding
 what a chunk covers ((H - s_min) T) it **slows the playback** (each action lasts r ticks,
@@ -44,7 +49,9 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -63,6 +70,10 @@ from teleop.robot import g1
 from teleop.robot.backend import RobotBackend, RobotState
 
 log = logging.getLogger(__name__)
+
+#: GIL switch interval while a real-time run is on [s] (CPython's default is 5 ms): a tick
+#: that wakes while the inference thread runs Python code waits at most about this long.
+_GIL_SWITCH_S = 0.001
 
 
 class ActionSource(enum.IntEnum):
@@ -122,7 +133,11 @@ class RuntimeReport:
 
 
 class DelayEstimator:
-    """d = ceil(max of the last ``window`` latencies / T) [ticks]; the first (cold-start) latency is not used."""
+    """d = max(1, ceil(max of the last ``window`` latencies / T)) [ticks]; the first (cold-start) latency is not used.
+
+    d is at least 1: a chunk requested at tick k is used at tick k + 1 at the earliest, so the
+    action of tick k always comes from the current chunk and belongs to the committed prefix.
+    """
 
     def __init__(self, window: int, period: float, initial_ticks: int):
         self._recent: deque[float] = deque(maxlen=window)
@@ -141,7 +156,7 @@ class DelayEstimator:
 
     def ticks(self) -> int:
         lat = self.latency()
-        return self._initial if lat is None else int(math.ceil(lat / self._period - 1e-9))
+        return self._initial if lat is None else max(1, int(math.ceil(lat / self._period - 1e-9)))
 
 
 @dataclass
@@ -255,12 +270,16 @@ class RTCRuntime:
 
         def control() -> None:
             try:
+                self._raise_priority()
                 self._control(report, max_ticks, stop_when)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 errors.append(exc)
                 self._stop.set()
 
         ctrl = threading.Thread(target=control, name="rtc-control", daemon=True)
+        switch_interval = sys.getswitchinterval()
+        if not self.clock.lock_stepped:
+            sys.setswitchinterval(_GIL_SWITCH_S)  # the control thread gets the GIL back within ~1 ms
         worker.start()
         ctrl.start()
         try:
@@ -273,6 +292,7 @@ class RTCRuntime:
         finally:
             self._stop.set()
             worker.join(timeout=self.config.chunk_timeout_s)
+            sys.setswitchinterval(switch_interval)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(self.log_path, log=report.log, latencies_s=np.asarray(report.latencies_s),
@@ -280,6 +300,18 @@ class RTCRuntime:
         if errors:
             raise errors[0]
         return report
+
+    def _raise_priority(self) -> None:
+        """SCHED_FIFO for the control thread on a real-time clock (Linux: pid 0 is the calling thread)."""
+        prio = self.config.realtime_priority
+        if prio == 0 or self.clock.lock_stepped or not hasattr(os, "sched_setscheduler"):
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+            log.info("control thread runs with real-time priority %d (SCHED_FIFO)", prio)
+        except OSError as exc:
+            log.info("control thread at normal priority (%s); run as root or grant CAP_SYS_NICE for real-time "
+                     "scheduling, which keeps ticks on time on a busy computer", exc)
 
     # ------------------------------------------------------------------ inference thread
     def _worker(self) -> None:
@@ -323,6 +355,7 @@ class RTCRuntime:
         row_block = np.zeros(4096, TICK_LOG_DTYPE)
         n_in_block = 0
         chunk: np.ndarray | None = None
+        prev: tuple[np.ndarray, int, int] | None = None  # the chunk before the last switch, (chunk, k0, r)
         k0, r_cur, switch_tick = 0, 1, 0
         slowdown, ok_streak = 1, 0
         starving = False
@@ -375,6 +408,10 @@ class RTCRuntime:
                                 log.warning("a chunk arrived %.0f ms after its request, after its last action; "
                                             "dropped it", latency * 1e3)
                             else:
+                                if chunk is not None and not cfg.synchronous and self.mode is not RTCMode.NAIVE:
+                                    prev = (chunk, k0, r_cur)  # cross-faded into the new chunk (below)
+                                else:
+                                    prev = None
                                 chunk = res.chunk
                                 k0 = k if cfg.synchronous else req.tick
                                 r_cur = 1 if cfg.synchronous else req.slowdown
@@ -407,6 +444,12 @@ class RTCRuntime:
                     action, source = chunk[H - 1], ActionSource.HOLD_STARVED
                 else:
                     action, source = sample_chunk_at(chunk, p), ActionSource.CHUNK
+                    blend_i = k - switch_tick
+                    if prev is not None and blend_i < cfg.switch_blend:
+                        p_prev = (k - prev[1]) / prev[2]
+                        if p_prev <= H - 1:
+                            w = (blend_i + 1) / (cfg.switch_blend + 1)
+                            action = (1.0 - w) * sample_chunk_at(prev[0], p_prev) + w * action
                 if source is ActionSource.HOLD_STARVED:
                     report.starved_ticks += 1
                     starved_this_chunk = True

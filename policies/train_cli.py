@@ -56,7 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="training-time RTC: committed prefix of up to MAX_DELAY-1 actions (0: off)")
     o.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     o.add_argument("--no-bf16", action="store_true", help="train in float32 on a GPU")
-    o.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
+    o.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (0: torch's default; use 1 on a busy machine, where more threads "
+                        "can be many times slower)")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--val-every", type=int, default=250)
     o.add_argument("--ckpt-every", type=int, default=500)

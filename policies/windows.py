@@ -6,7 +6,8 @@ A window starts at row t of an episode and holds
     actions    a_t, a_{t+1}, ..., a_{t+H-1}     (H, 36) normalised; rows past the end of the
                                                          episode (or of the selected segment)
                                                          repeat its last action
-    images     frame_t of each configured camera (n_cam, 3, h, w) uint8, resized
+    images     the latest frame at or before row t of each configured camera
+               (n_cam, 3, h, w) uint8, resized
     instruction the episode's instruction as hashed word ids (policies.instruction)
 
 Episodes are selected from their annotations (:func:`select_episodes`: finished and not
@@ -144,6 +145,7 @@ class WindowDataset:
             )
         self.episode_ids = list(episode_ids)
         self._readers: dict[str, Any] = {}
+        self._frame_rows: dict[str, dict[str, np.ndarray]] = {}
         self.spans: list[Span] = []
         states, actions_padded, offsets, lengths, rows_per_span = [], [], [], [], []
         total = 0
@@ -165,6 +167,8 @@ class WindowDataset:
                     f"episode {eid} has no camera {missing_cams}; it records {reader.cameras or 'no camera'}. "
                     "Train state-only (no --camera) or record with that camera"
                 )
+            if config.cameras:
+                self._frame_rows[eid] = {c: _latest_valid_rows(reader, c, n) for c in config.cameras}
             for span in _spans(infos[eid], reader.time[:n], config):
                 s = state[span.start:span.stop]
                 a = action[span.start:span.stop]
@@ -230,8 +234,10 @@ class WindowDataset:
         for b, i in enumerate(index):
             span = self.spans[self._span_of[i]]
             reader = self._readers[span.episode_id]
+            row = span.start + int(self._row_of[i])
             for c, cam in enumerate(self.config.cameras):
-                out[b, c] = resize_image(reader.frame(cam, span.start + int(self._row_of[i])), (h, w))
+                frame_row = int(self._frame_rows[span.episode_id][cam][row])
+                out[b, c] = resize_image(reader.frame(cam, frame_row), (h, w))
         return out
 
     def batch(self, index: np.ndarray, device: "torch.device | str" = "cpu") -> dict[str, "torch.Tensor"]:
@@ -245,6 +251,20 @@ class WindowDataset:
 
     def __getitem__(self, i: int) -> dict[str, "torch.Tensor"]:
         return {k: v[0] for k, v in self.batch(np.array([i])).items()}
+
+
+def _latest_valid_rows(reader, camera: str, n: int) -> np.ndarray:
+    """For each row, the latest row at or before it that has a frame of ``camera`` (cameras
+    often run slower than the record rate); rows before the first frame use the first frame."""
+    valid = np.asarray(reader.read(f"cameras/{camera}/valid", 0, n), dtype=bool)
+    if not valid.any():
+        raise DatasetWindowError(
+            f"episode {reader.episode_id} has no valid frame of camera '{camera}'; train state-only or drop the episode"
+        )
+    rows = np.where(valid, np.arange(len(valid)), -1)
+    rows = np.maximum.accumulate(rows)
+    rows[rows < 0] = int(np.argmax(valid))
+    return rows
 
 
 def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

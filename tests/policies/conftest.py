@@ -34,7 +34,7 @@ def frame_for(k: int, shape: tuple[int, int]) -> np.ndarray:
 
 def write_synthetic_dataset(path: Path, episodes: int = 4, T: int = 60, cameras: tuple[str, ...] = (),
                             camera_shape: tuple[int, int] = (48, 64), tasks=("pick_place",),
-                            successes=None, seed: int = 0) -> Path:
+                            successes=None, seed: int = 0, camera_every: int = 1) -> Path:
     """Record ``episodes`` synthetic episodes (state = action delayed by one row)."""
     rng = np.random.default_rng(seed)
     with DatasetWriter(path, record_hz=HZ, queue_size=4096, camera_shapes={c: camera_shape for c in cameras}) as ds:
@@ -44,7 +44,8 @@ def write_synthetic_dataset(path: Path, episodes: int = 4, T: int = 60, cameras:
             actions = synthetic_actions(T, phase=float(rng.uniform(0, 2 * np.pi)))
             for k in range(T):
                 state = actions[max(k - 1, 0), :32].copy()
-                cams = {c: (frame_for(k, camera_shape), 10.0 + k / HZ) for c in cameras} or None
+                fresh = k % camera_every == 0
+                cams = {c: ((frame_for(k, camera_shape), 10.0 + k / HZ) if fresh else None) for c in cameras} or None
                 ep.append(TickRecord(t=10.0 + k / HZ, state=state, action=actions[k].copy(), cameras=cams))
             ep.finish(success=True if successes is None else successes[e])
     return path

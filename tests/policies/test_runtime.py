@@ -24,8 +24,8 @@ def test_delay_estimate_excludes_the_cold_start():
     est.add(0.05)
     assert est.ticks() == 2  # 0.05 s = 1.5 periods -> 2
     for _ in range(3):
-        est.add(0.01)
-    assert est.ticks() == 1  # the 0.05 s sample left the window
+        est.add(0.001)
+    assert est.ticks() == 1  # the 0.05 s sample left the window; a prefix is at least the current tick
 
 
 def test_interpolation_between_actions():
@@ -109,3 +109,21 @@ def test_prefix_mode_needs_a_checkpoint_trained_for_it():
     policy.trained_with_prefix = False
     with pytest.raises(ConfigError, match="training-time RTC"):
         RTCRuntime(policy, RecordingBackend(), RTCConfig(mode=RTCMode.PREFIX), clock=SteppedClock())
+
+
+class _OffsetPolicy(RampPolicy):
+    """Every other chunk is shifted by 0.1 rad: a plan that disagrees with the previous one."""
+
+    def infer(self, obs, request):
+        chunk = super().infer(obs, request)
+        chunk[:, 14] += 0.1 * (len(self.calls) % 2)
+        return chunk
+
+
+@pytest.mark.parametrize("blend, max_step", [(0, 0.1), (4, 0.1 / 5)])
+def test_switch_blend_spreads_a_disagreement_over_ticks(blend, max_step):
+    policy = _OffsetPolicy()
+    _, backend, report = _run(policy, 3 * T, 120, mode=RTCMode.PREFIX, switch_blend=blend)
+    a = np.array(backend.actions)[:, 14]
+    steps = np.abs(np.diff(a[report.switch_ticks[0]:])) - policy.rate * T
+    assert steps.max() == pytest.approx(max_step, abs=2e-3)

@@ -75,3 +75,10 @@ def test_images_are_resized_frames_of_the_window_row(tmp_path):
     assert green_top > 180
     with pytest.raises(DatasetWindowError, match="no camera"):
         WindowDataset(path, None, WindowConfig(cameras=("left_wrist",)))
+
+
+def test_a_slower_camera_gives_the_latest_frame_before_the_row(tmp_path):
+    path = write_synthetic_dataset(tmp_path / "slow", episodes=1, T=20, cameras=("head",), camera_every=3)
+    ds = WindowDataset(path, None, WindowConfig(cameras=("head",), image_size=(48, 64)))
+    red = ds.images(np.arange(8))[:, 0, 0].astype(float).mean(axis=(1, 2))
+    np.testing.assert_allclose(red, [0, 0, 0, 15, 15, 15, 30, 30], atol=3)  # frames at rows 0, 3, 6
