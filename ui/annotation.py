@@ -223,8 +223,9 @@ class AnnotationEditor:
         old = self._annotation
         if not new.changed_keys(old):
             return old
-        self._write(old, new)
+        self._write(old, new, notify=False)
         self.history.push(UndoEntry(description, old, new))
+        self._notify()  # after the push: listeners see the edit as undoable
         return self._annotation
 
     def undo(self) -> str:
@@ -247,12 +248,16 @@ class AnnotationEditor:
             raise
         return entry.description
 
-    def _write(self, old: Annotation, new: Annotation) -> None:
+    def _write(self, old: Annotation, new: Annotation, notify: bool = True) -> None:
         keys = new.changed_keys(old)
         if keys:
             self.reader.update_attrs(**new.to_attrs(keys))
         # Read back what the recorder stored (it normalises order and types).
         self._annotation = Annotation.from_attrs(self.reader.attrs)
+        if notify:
+            self._notify()
+
+    def _notify(self) -> None:
         for listener in list(self._listeners):
             listener(self._annotation)
 

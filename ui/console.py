@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 
 from teleop.status import EngageState, EpisodeState, TeleopStatus  # noqa: E402
 from ui.client import FramePoller, SessionClient, StatusStream  # noqa: E402
-from ui.console_model import LIGHT_RGB, ConsoleModel, Light, device_light, engage_light, overlay  # noqa: E402
+from ui.console_model import LIGHT_RGB, ConsoleModel, Light, engage_light  # noqa: E402
 from ui.exceptions import ServerRequestError  # noqa: E402
 from ui.qt import pixmap_from_rgb, rgb_css, style_plots  # noqa: E402
 
@@ -336,8 +336,9 @@ class ConsoleWindow(QMainWindow):
                 self.device_grid.addWidget(text, row // 2, 2 * (row % 2) + 1)
                 self.device_widgets[d.name] = (lamp, text)
             lamp, text = self.device_widgets[d.name]
-            lamp.setStyleSheet(_light_css(device_light(d)))
-            text.setText(f"{d.name} {'%.0f ms' % d.age_ms if d.valid else 'lost'}")
+            light = self.model.light(d)
+            lamp.setStyleSheet(_light_css(light))
+            text.setText(f"{d.name} " + ("%.0f ms" % d.age_ms if d.valid else "lost" if light is Light.LOST else "not used"))
         t = s.timing
         self.timing_label.setText(
             f"rate     {t.rate_hz:6.1f} / {t.target_hz:.0f} Hz\n"
@@ -353,6 +354,7 @@ class ConsoleWindow(QMainWindow):
         for curve, name in zip(self.error_curves, ("wrist_error_left_mm", "wrist_error_right_mm")):
             curve.setData(*self.model.history(name))
         self.rate_curve.setData(*self.model.history("rate_hz"))
+        self.rate_plot.setYRange(0.0, max(1.2 * t.target_hz, 1.0), padding=0)  # 0 .. target + 20 %: drops stand out
         self.tick_curve.setData(*self.model.history("tick_ms_p99"))
         self.jitter_curve.setData(*self.model.history("jitter_ms_p99"))
         fractions = np.nan_to_num(ConsoleModel.joint_fractions(s), nan=0.0)
@@ -365,15 +367,15 @@ class ConsoleWindow(QMainWindow):
             return
         pixmap = pixmap_from_rgb(self._frame).scaled(self.camera_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                                      Qt.TransformationMode.SmoothTransformation)
-        status = self.model.latest
-        if status is not None:
+        badges = self.model.overlay().items
+        if badges:
             painter = QPainter(pixmap)
             font = QFont()
             font.setPointSize(11)
             font.setBold(True)
             painter.setFont(font)
             y = 8.0
-            for text, light in overlay(status).items:
+            for text, light in badges:
                 width = painter.fontMetrics().horizontalAdvance(text) + 16
                 rect = QRectF(8.0, y, float(width), 24.0)
                 r, g, b = LIGHT_RGB[light]

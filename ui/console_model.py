@@ -41,9 +41,11 @@ LIGHT_RGB: dict[Light, tuple[int, int, int]] = {
 }
 
 
-def device_light(device: DeviceStatus, stale_after_ms: float = STALE_AFTER_MS) -> Light:
+def device_light(device: DeviceStatus, seen_valid: bool = True, stale_after_ms: float = STALE_AFTER_MS) -> Light:
+    """Green valid and fresh, yellow valid but stale, red lost; grey for a stream never valid
+    since the console connected (a tracker role the rig does not use is absent, not lost)."""
     if not device.valid:
-        return Light.LOST
+        return Light.LOST if seen_valid else Light.OFF
     return Light.STALE if device.age_ms > stale_after_ms else Light.OK
 
 
@@ -61,14 +63,17 @@ class Overlay:
     items: tuple[tuple[str, Light], ...]
 
 
-def overlay(status: TeleopStatus, stale_after_ms: float = STALE_AFTER_MS) -> Overlay:
-    """Engaged / recording / e-stop / tracking-loss badges for the camera view."""
+def overlay(status: TeleopStatus, absent: frozenset[str] = frozenset(), stale_after_ms: float = STALE_AFTER_MS) -> Overlay:
+    """Engaged / recording / e-stop / tracking-loss badges for the camera view.
+
+    ``absent``: streams never valid so far (not in use on this rig), left out of "tracking lost".
+    """
     items: list[tuple[str, Light]] = [(status.engage.value.upper(), engage_light(status.engage))]
     if status.episode is EpisodeState.RECORDING:
         items.append((f"REC {status.episode_id or ''} {status.episode_rows} rows".strip(), Light.LOST))
     if status.engage is EngageState.ESTOP:
         items.append(("E-STOP: release before engaging", Light.LOST))
-    lost = [d.name for d in status.devices if not d.valid]
+    lost = [d.name for d in status.devices if not d.valid and d.name not in absent]
     if lost:
         items.append((f"TRACKING LOST: {', '.join(lost)}", Light.LOST))
     stale = [d.name for d in status.devices if d.valid and d.age_ms > stale_after_ms]
@@ -97,6 +102,7 @@ class ConsoleModel:
         self._v = np.full((self.capacity, len(self.SERIES)), np.nan)
         self._n = 0  # samples ever added
         self._last_stamp: float | None = None
+        self._seen_valid: set[str] = set()  # streams valid at least once since the console connected
         self.latest: TeleopStatus | None = None
 
     def update(self, status: TeleopStatus) -> bool:
@@ -112,6 +118,7 @@ class ConsoleModel:
                 self.clear()
         self._last_stamp = status.stamp
         self.latest = status
+        self._seen_valid.update(d.name for d in status.devices if d.valid)
         i = self._n % self.capacity
         t = status.timing
         self._t[i] = status.stamp
@@ -119,6 +126,17 @@ class ConsoleModel:
                       t.jitter_ms_p99, t.input_age_ms)
         self._n += 1
         return True
+
+    def light(self, device: DeviceStatus) -> Light:
+        """The device's light, grey while it has never been valid (see :func:`device_light`)."""
+        return device_light(device, seen_valid=device.name in self._seen_valid)
+
+    def overlay(self) -> Overlay:
+        """Badges for the newest status (empty before the first one)."""
+        if self.latest is None:
+            return Overlay(())
+        absent = frozenset(d.name for d in self.latest.devices if d.name not in self._seen_valid)
+        return overlay(self.latest, absent)
 
     def clear(self) -> None:
         """Forget the plotted history."""

@@ -133,7 +133,8 @@ class ScriptedSession(SessionControl):
         self._status = TeleopStatus(
             stamp=time.perf_counter(), input_kind="scripted", robot_kind="sim", link="ok", engage=EngageState.IDLE,
             devices=(DeviceStatus("head", True, 4.0), DeviceStatus("left_wrist", True, 6.0),
-                     DeviceStatus("right_wrist", False, 250.0), DeviceStatus("left_hand", True, 8.0)),
+                     DeviceStatus("right_wrist", True, 7.0), DeviceStatus("left_hand", True, 8.0),
+                     DeviceStatus("left_ankle", False, 1e4)),  # the ankle tracker is not worn
             timing=LoopTiming(rate_hz=99.6, target_hz=100.0, input_age_ms=7.5, ik_ms=1.8, tick_ms_p99=3.1,
                               jitter_ms_p99=0.4, overruns=2),
             task="pick_place", instruction="put the cup on the plate", calibration_profile="",
@@ -214,9 +215,13 @@ class ScriptedSession(SessionControl):
         self._set(calibration_profile=profile)
 
     def tick(self, k: int) -> None:
-        """Advance the fake measurements (as a loop would, a few times a second)."""
+        """Advance the fake measurements (as a loop would, a few times a second); from tick 5 on
+        the right wrist tracker has lost tracking."""
         s = self._status
+        devices = tuple(DeviceStatus(d.name, False, 250.0) if d.name == "right_wrist" and k >= 5 else d
+                        for d in s.devices)
         self._set(
+            devices=devices,
             wrist_error_mm=(4.0 + 3.0 * np.sin(k / 5.0), 8.0 + 5.0 * np.cos(k / 7.0)),
             timing=replace(s.timing, rate_hz=99.0 + np.sin(k / 3.0), tick_ms_p99=3.0 + 0.5 * np.sin(k / 4.0)),
             arm_q=tuple(float(x) for x in np.linspace(-1.0, 2.4, 14) + 0.1 * np.sin(k / 6.0)),

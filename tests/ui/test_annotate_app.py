@@ -69,6 +69,7 @@ def test_annotate_round_trip_through_the_ui(qtbot, dataset, artifacts):
     qtbot.keyClicks(window.language_edit, "grasp the handle with the right hand")
     qtbot.mouseClick(window.add_segment_button, Qt.MouseButton.LeftButton)
     assert window.segment_table.rowCount() == 1 and window.segment_table.item(0, 2).text() == "grasp"
+    assert window.undo_button.isEnabled() and window.undo_button.toolTip() == "undo add segment 'grasp'"
     qtbot.mouseClick(window.success_radio, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(window.tags_edit, "clean, two-hands")
     qtbot.keyClicks(window.notes_edit, "handle squeaks")
@@ -90,7 +91,7 @@ def test_annotate_round_trip_through_the_ui(qtbot, dataset, artifacts):
     window.step(-5)
     window.resize(1500, 860)
     qtbot.wait(50)
-    window.grab().save(str(artifacts / "annotate.png"))
+    window.grab().save(str(artifacts / "annotate_synthetic.png"))
     window.close()
 
     # reopen: a new window on the same dataset finds everything, filtered by the new tag

@@ -68,7 +68,9 @@ def test_every_edit_is_saved_and_round_trips(dataset):
 def test_undo_and_redo_write_back(dataset):
     editor = AnnotationEditor(Dataset.open(dataset).episode("episode_000002"))
     seen = []
+    undoable = []
     editor.subscribe(seen.append)
+    editor.subscribe(lambda _a: undoable.append(editor.history.can_undo))
     editor.set_success(False)
     editor.add_segment(0.5, 1.5, "reach")
     editor.update_segment(0, end_s=2.0, language="reach for the handle")
@@ -82,6 +84,7 @@ def test_undo_and_redo_write_back(dataset):
     assert editor.redo() == "mark failure"
     assert Dataset.open(dataset).episode("episode_000002").info.success is False
     assert len(seen) == 7 and seen[-1].success is False  # 3 edits, 3 undos, 1 redo
+    assert undoable == [True, True, True, True, True, False, True]  # listeners see the state after the edit
     with pytest.raises(NothingToUndoError):
         editor.redo() and editor.redo() and editor.redo()
     # an edit that changes nothing is not an undo step

@@ -14,6 +14,7 @@ from teleop.status import EngageState, EpisodeState
 from tests.ui.synthetic import ScriptedSession
 from ui.client import SessionClient
 from ui.console import ConsoleWindow
+from ui.console_model import Light
 from ui.server import BackgroundServer, ServerConfig, create_app
 
 
@@ -65,7 +66,7 @@ def test_one_key_records_and_safety_keys_reach_the_session(qtbot, console, artif
     qtbot.wait(3000)  # fill the plots with a few seconds of measurements
     window.resize(1400, 880)
     qtbot.wait(100)
-    window.grab().save(str(artifacts / "console.png"))
+    window.grab().save(str(artifacts / "console_scripted.png"))
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert session.status().engage is EngageState.ESTOP
     _wait_status(qtbot, window, lambda s: s.engage is EngageState.ESTOP)
@@ -104,10 +105,14 @@ def test_task_profile_lights_and_plots(qtbot, console):
     assert session.status().calibration_profile == "bob"
     _wait_status(qtbot, window, lambda s: s.calibration_profile == "bob")
     assert "calibration bob" in window.timing_label.text()
-    # device lights: right_wrist is reported lost, the others valid and fresh
-    lamp, text = window.device_widgets["right_wrist"]
-    assert text.text() == "right_wrist lost" and "rgb(231, 76, 60)" in lamp.styleSheet()
+    # device lights: the right wrist tracker was valid, then lost tracking (red); the ankle
+    # tracker was never there (grey, "not used"); the head is valid and fresh (green)
+    qtbot.waitUntil(lambda: window.device_widgets["right_wrist"][1].text() == "right_wrist lost", timeout=5000)
+    assert "rgb(231, 76, 60)" in window.device_widgets["right_wrist"][0].styleSheet()
+    lamp, text = window.device_widgets["left_ankle"]
+    assert text.text() == "left_ankle not used" and "rgb(120, 120, 120)" in lamp.styleSheet()
     assert "rgb(46, 204, 64)" in window.device_widgets["head"][0].styleSheet()
+    assert ("TRACKING LOST: right_wrist", Light.LOST) in window.model.overlay().items
     # the plots follow the status history; the last arm joint sits within 5 % of its upper limit
     qtbot.waitUntil(lambda: len(window.model) >= 5, timeout=5000)
     x, y = window.error_curves[1].getData()

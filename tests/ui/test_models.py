@@ -93,6 +93,14 @@ def test_lights_overlay_and_joint_limits():
     assert device_light(DeviceStatus("head", True, 10.0)) is Light.OK
     assert device_light(DeviceStatus("head", True, 80.0)) is Light.STALE
     assert device_light(DeviceStatus("left_wrist", False, 0.0)) is Light.LOST
+    assert device_light(DeviceStatus("left_ankle", False, 0.0), seen_valid=False) is Light.OFF
+    m = ConsoleModel()
+    m.update(_status(1.0, devices=(DeviceStatus("head", True, 5.0), DeviceStatus("left_ankle", False, 9e3))))
+    m.update(_status(1.1, devices=(DeviceStatus("head", False, 90.0), DeviceStatus("left_ankle", False, 9e3))))
+    # the head was valid, then lost: red and announced; the ankle tracker was never there: grey, not announced
+    assert [m.light(d) for d in m.latest.devices] == [Light.LOST, Light.OFF]
+    assert ("TRACKING LOST: head", Light.LOST) in m.overlay().items
+    assert not any("left_ankle" in text for text, _ in m.overlay().items)
     s = _status(1.0, engage=EngageState.ESTOP, episode=EpisodeState.RECORDING, episode_id="episode_000003",
                 episode_rows=120, devices=(DeviceStatus("head", True, 5.0), DeviceStatus("right_wrist", False, 300.0)))
     words = [text for text, _ in overlay(s).items]

@@ -233,7 +233,7 @@ def test_client_and_status_stream(server, session):
                     break
                 time.sleep(0.02)
             assert latest is not None and latest.episode_id == eid and latest.task == "lift_box"
-            assert latest.devices[2].name == "right_wrist" and latest.devices[2].valid is False
+            assert latest.devices[4].name == "left_ankle" and latest.devices[4].valid is False
             client.estop()
             assert client.status().engage is EngageState.ESTOP
             assert client.stop_episode(success=True) == eid
