@@ -28,8 +28,10 @@ def test_killing_the_simulator_trips_the_watchdog(tmp_path, caplog):
     try:
         backend.start()
         action = g1.load_embodiment().default_action()
-        t_end = time.monotonic() + 1.0
-        while time.monotonic() < t_end:
+        # Command for at least 1 s, and until the link is healthy (on a loaded machine the
+        # simulator process may be starved for a moment at start-up).
+        t_min, t_max = time.monotonic() + 1.0, time.monotonic() + 30.0
+        while time.monotonic() < t_min or (backend.link_status is not LinkStatus.OK and time.monotonic() < t_max):
             backend.apply_action(action)
             time.sleep(0.01)
         assert backend.link_status is LinkStatus.OK
@@ -39,7 +41,7 @@ def test_killing_the_simulator_trips_the_watchdog(tmp_path, caplog):
         while backend.health is not LinkHealth.STATE_LOST and time.monotonic() - t_kill < 2.0:
             backend.apply_action(action)  # the application keeps commanding; only the robot died
             time.sleep(0.002)
-        trip = next(e for e in backend.events() if e.health is LinkHealth.STATE_LOST)
+        trip = next(e for e in backend.events() if e.health is LinkHealth.STATE_LOST and e.stamp >= t_kill)
         trip_ms = (trip.stamp - t_kill) * 1e3
         print(f"watchdog tripped {trip_ms:.1f} ms after the kill: {trip.message}")
         assert trip_ms < 100.0
