@@ -305,7 +305,9 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             eid = session.stop_episode(success=success)
             if eid is not None:
                 state.last_episode = eid
-            return m.EpisodeControlResponse(action=m.EpisodeAction.STOPPED if eid else m.EpisodeAction.NOTHING, episode_id=eid, recording=_recording())
+            # After stop_episode nothing records (the contract); the status snapshot may lag a tick.
+            return m.EpisodeControlResponse(action=m.EpisodeAction.STOPPED if eid else m.EpisodeAction.NOTHING,
+                                            episode_id=eid, recording=False)
 
         @app.post("/episode/start", response_model=m.EpisodeControlResponse, responses=errors, tags=["episode"])
         def episode_start(body: m.StartEpisodeRequest | None = Body(None)) -> m.EpisodeControlResponse:
@@ -319,14 +321,21 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
 
         @app.post("/episode/toggle", response_model=m.EpisodeControlResponse, responses=errors, tags=["episode"])
         def episode_toggle() -> m.EpisodeControlResponse:
-            """Start if idle, stop if recording: the one button of a foot pedal or headset."""
-            return _stop(None) if _recording() else _start(None)
+            """Stop if recording, start if idle: the one button of a foot pedal or headset.
+
+            Decided by the session itself (``stop_episode`` returns None when nothing records),
+            not by the status snapshot, which can lag the last command by a tick: two quick
+            presses always mean start, then stop.
+            """
+            stopped = _stop(None)
+            return stopped if stopped.episode_id is not None else _start(None)
 
         @app.post("/episode/discard", response_model=m.EpisodeControlResponse, responses=errors, tags=["episode"])
         def episode_discard(body: m.DiscardEpisodeRequest | None = Body(None)) -> m.EpisodeControlResponse:
             """Stop the recording episode and mark it discarded (its data stays on disk)."""
             eid = session.discard_episode(reason=(body or m.DiscardEpisodeRequest()).reason)
-            return m.EpisodeControlResponse(action=m.EpisodeAction.DISCARDED if eid else m.EpisodeAction.NOTHING, episode_id=eid, recording=_recording())
+            return m.EpisodeControlResponse(action=m.EpisodeAction.DISCARDED if eid else m.EpisodeAction.NOTHING,
+                                            episode_id=eid, recording=False)
 
         def _mark(episode_id: str | None, success: bool | None) -> m.EpisodeControlResponse:
             eid = episode_id or state.last_episode

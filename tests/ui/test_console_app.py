@@ -86,8 +86,9 @@ def test_one_key_records_and_safety_keys_reach_the_session(qtbot, console, artif
     qtbot.mouseClick(window.toggle_button, Qt.MouseButton.LeftButton)
     qtbot.keyClick(window, Qt.Key.Key_Delete)
     assert session.discarded == ["episode_000001"]
-    assert session.calls == ["start", "engage", "estop", "engage", "release", "stop", "mark", "mark", "start",
-                             "discard"]
+    # a toggle asks the session to stop first (authoritative), and starts only if nothing was recording
+    assert session.calls == ["stop", "start", "engage", "estop", "engage", "release", "stop", "mark", "mark", "stop",
+                             "start", "discard"]
 
 
 def test_task_profile_lights_and_plots(qtbot, console):

@@ -15,6 +15,7 @@ from recorder import Dataset
 from teleop.status import EngageState, EpisodeState
 from ui.client import SessionClient, StatusStream
 from ui.exceptions import ServerConfigError, ServerRequestError
+from tests.ui.synthetic import ScriptedSession
 from ui.server import BackgroundServer, ServerConfig, create_app, is_loopback
 
 TOKEN = "correct-horse-battery"
@@ -324,3 +325,23 @@ def test_profile_directory_loads_json_and_yaml(profiles):
     with pytest.raises(ProfileNotFoundError, match="no calibration profile 'carol'.*profiles: alice, bob, broken, giant"):
         d.load("carol")
     assert ProfileDirectory(profiles / "absent").list() == []
+
+
+def test_toggle_decides_from_the_session_not_a_lagging_snapshot(dataset):
+    class LaggingSession(ScriptedSession):
+        """A session whose published status is a tick behind its commands (like the loop's)."""
+
+        def __init__(self):
+            super().__init__()
+            self._frozen = super().status()
+
+        def status(self):
+            return self._frozen  # still says IDLE after start
+
+    session = LaggingSession()
+    with BackgroundServer(create_app(ServerConfig(port=0), session)) as srv, \
+            httpx.Client(base_url=srv.url, trust_env=False) as http:
+        first = http.post("/episode/toggle").json()
+        second = http.post("/episode/toggle").json()  # the pedal pressed again before the next snapshot
+    assert first == {"action": "started", "episode_id": "episode_000000", "recording": True}
+    assert second == {"action": "stopped", "episode_id": "episode_000000", "recording": False}
