@@ -30,6 +30,7 @@ lists only what can work. Errors the project raises on purpose become 4xx answer
 # imported inside create_app (light imports), so they must be evaluated where they are defined.
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import math
@@ -217,7 +218,6 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
     from fastapi import Body, FastAPI, Path as PathParam, Query, Request, WebSocket
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import TypeAdapter
 
     from recorder.exceptions import (
         CorruptDataError,
@@ -234,7 +234,6 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
 
     config = config or ServerConfig()
     state = _State(config, session)
-    status_json = TypeAdapter(TeleopStatus)
     errors: dict[int | str, dict[str, Any]] = {
         404: {"model": m.ErrorResponse, "description": "no such episode, profile, camera or dataset"},
         409: {"model": m.ErrorResponse, "description": "the session cannot do that now"},
@@ -273,9 +272,11 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
     if session is not None:
 
         @app.get("/status", response_model=TeleopStatus, tags=["session"])
-        def get_status() -> TeleopStatus:
-            """The session's latest status snapshot."""
-            return session.status()
+        def get_status():
+            """The session's latest status snapshot (a non-finite number is sent as "NaN"/"Infinity")."""
+            from fastapi import Response
+
+            return Response(content=status_json(session.status()), media_type="application/json")
 
         @app.websocket("/ws/status")
         async def ws_status(websocket: WebSocket, hz: float = config.status_hz) -> None:
@@ -288,7 +289,7 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             try:
                 while websocket.application_state is WebSocketState.CONNECTED:
                     snapshot = await run_in_threadpool(session.status)
-                    await websocket.send_text(status_json.dump_json(snapshot).decode())
+                    await websocket.send_text(status_json(snapshot).decode())
                     await asyncio.sleep(period)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 return  # the client left or the server is shutting down
@@ -532,6 +533,23 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             return m.episode_summary(editor.info)
 
     return app
+
+
+@functools.cache
+def _status_adapter():
+    from pydantic import TypeAdapter
+
+    from teleop.status import TeleopStatus
+
+    return TypeAdapter(TeleopStatus)
+
+
+def status_json(status) -> bytes:
+    """A :class:`TeleopStatus` as JSON; NaN and infinities become the strings "NaN", "Infinity",
+    "-Infinity" (plain JSON has no such numbers; pydantic reads the strings back as floats)."""
+    import pydantic_core
+
+    return pydantic_core.to_json(_status_adapter().dump_python(status, mode="python"), inf_nan_mode="strings")
 
 
 def describe_validation_errors(errors: list[dict[str, Any]]) -> str:

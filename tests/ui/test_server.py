@@ -345,3 +345,12 @@ def test_toggle_decides_from_the_session_not_a_lagging_snapshot(dataset):
         second = http.post("/episode/toggle").json()  # the pedal pressed again before the next snapshot
     assert first == {"action": "started", "episode_id": "episode_000000", "recording": True}
     assert second == {"action": "stopped", "episode_id": "episode_000000", "recording": False}
+
+
+def test_non_finite_status_numbers_survive_the_round_trip(server, session):
+    import math
+
+    session._set(wrist_error_mm=(float("nan"), float("inf")))
+    with SessionClient(server.url) as client:
+        left, right = client.status().wrist_error_mm
+    assert math.isnan(left) and right == math.inf
