@@ -162,9 +162,9 @@ def run(quick: bool = False) -> dict[str, float]:
         ],
         header=("what", "median [ms]", "p99 [ms]", "max [ms]", "n"),
     )
-    verdict = "meets" if s_step["p99"] <= 50.0 and s_seek["p99"] <= 50.0 else "MISSES"
-    print(f"frame stepping {verdict} the 50 ms per step target (p99 step {s_step['p99']:.1f} ms, "
-          f"seek {s_seek['p99']:.1f} ms)")
+    verdict = "meets" if s_step["p99"] <= 50.0 else "MISSES"
+    print(f"frame stepping {verdict} the 50 ms per step target (p99 {s_step['p99']:.1f} ms); random seeks, which "
+          f"read and decode a new 1-s chunk of JPEGs: median {s_seek['median']:.1f} ms, p99 {s_seek['p99']:.1f} ms")
     return {
         "step_ms_median": s_step["median"], "step_ms_p99": s_step["p99"],
         "seek_ms_median": s_seek["median"], "seek_ms_p99": s_seek["p99"],
