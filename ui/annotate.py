@@ -77,8 +77,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 #: Segment shading colours (RGBA), cycled by label.
 SEGMENT_RGBA = ((0, 114, 178, 40), (213, 94, 0, 40), (0, 158, 115, 40), (204, 121, 167, 40))
 #: Long episodes are drawn at screen resolution (min/max per pixel column), without antialiasing.
-_CURVE_OPTIONS = {"autoDownsample": True, "downsampleMethod": "peak", "antialias": False,
-                  "skipFiniteCheck": True}
+_CURVE_OPTIONS = {"autoDownsample": True, "downsampleMethod": "peak", "antialias": False, "skipFiniteCheck": True}
 _ANY = "(any)"
 _VERDICT = {True: "✔", False: "✘", None: "–"}
 
@@ -120,8 +119,13 @@ class EpisodeTableModel(QAbstractTableModel):
             return None
         info = self.infos[index.row()]
         return (
-            info.episode_id.removeprefix("episode_"), info.task, info.status.value, _VERDICT[info.success],
-            f"{info.duration_s:.1f}", info.operator, ", ".join(info.tags),
+            info.episode_id.removeprefix("episode_"),
+            info.task,
+            info.status.value,
+            _VERDICT[info.success],
+            f"{info.duration_s:.1f}",
+            info.operator,
+            ", ".join(info.tags),
         )[index.column()]
 
 
@@ -184,9 +188,14 @@ class AnnotateWindow(QMainWindow):
         self.operator_filter = QComboBox()
         self.text_filter = QLineEdit()
         self.text_filter.setPlaceholderText("id, instruction or notes contain…")
-        for label, widget in (("task", self.task_filter), ("status", self.status_filter),
-                              ("verdict", self.success_filter), ("tag", self.tag_filter),
-                              ("operator", self.operator_filter), ("text", self.text_filter)):
+        for label, widget in (
+            ("task", self.task_filter),
+            ("status", self.status_filter),
+            ("verdict", self.success_filter),
+            ("tag", self.tag_filter),
+            ("operator", self.operator_filter),
+            ("text", self.text_filter),
+        ):
             form.addRow(label, widget)
             if isinstance(widget, QComboBox):
                 widget.currentIndexChanged.connect(self.apply_filters)
@@ -274,8 +283,9 @@ class AnnotateWindow(QMainWindow):
         self.speed_combo.currentIndexChanged.connect(lambda i: self.playback.set_speed(SPEEDS[i]))
         self.time_label = QLabel()
         self.time_label.setStyleSheet("font-family: monospace;")
-        self.time_label.setMinimumWidth(self.time_label.fontMetrics().horizontalAdvance(
-            "t = 0000.000 / 0000.000 s   row 000000/000000"))
+        self.time_label.setMinimumWidth(
+            self.time_label.fontMetrics().horizontalAdvance("t = 0000.000 / 0000.000 s   row 000000/000000")
+        )
         for w in (self.back_button, self.prev_button, self.play_button, self.next_button, self.fwd_button):
             transport.addWidget(w)
         transport.addWidget(QLabel("speed"))
@@ -405,8 +415,11 @@ class AnnotateWindow(QMainWindow):
         t0 = time.perf_counter()
         self._all_infos = self.dataset.episodes(include_deleted=False)
         facets = Facets.of(self._all_infos)
-        for combo, values in ((self.task_filter, facets.tasks), (self.tag_filter, facets.tags),
-                              (self.operator_filter, facets.operators)):
+        for combo, values in (
+            (self.task_filter, facets.tasks),
+            (self.tag_filter, facets.tags),
+            (self.operator_filter, facets.operators),
+        ):
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
@@ -418,15 +431,19 @@ class AnnotateWindow(QMainWindow):
 
     def query(self) -> EpisodeQuery:
         """The filter the widgets describe."""
+
         def pick(combo: QComboBox) -> str | None:
             text = combo.currentText()
             return None if text in ("", _ANY) else text
 
         status = pick(self.status_filter)
         return EpisodeQuery(
-            task=pick(self.task_filter), status=None if status is None else EpisodeStatus(status),
-            success=SuccessFilter(self.success_filter.currentText()), tag=pick(self.tag_filter),
-            operator=pick(self.operator_filter), text=self.text_filter.text().strip(),
+            task=pick(self.task_filter),
+            status=None if status is None else EpisodeStatus(status),
+            success=SuccessFilter(self.success_filter.currentText()),
+            tag=pick(self.tag_filter),
+            operator=pick(self.operator_filter),
+            text=self.text_filter.text().strip(),
         )
 
     def apply_filters(self) -> None:
@@ -497,11 +514,15 @@ class AnnotateWindow(QMainWindow):
         t = self.view.time_s
         for j, label in enumerate(self.group.labels):
             color = PALETTE[j % len(PALETTE)]
-            self._plot_items.append(self.plot.plot(t, action[:, j], pen=pg.mkPen(color, width=1.5), name=label,
-                                                   **_CURVE_OPTIONS))
+            self._plot_items.append(
+                self.plot.plot(t, action[:, j], pen=pg.mkPen(color, width=1.5), name=label, **_CURVE_OPTIONS)
+            )
             if state is not None:
-                self._plot_items.append(self.plot.plot(
-                    t, state[:, j], pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine), **_CURVE_OPTIONS))
+                self._plot_items.append(
+                    self.plot.plot(
+                        t, state[:, j], pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine), **_CURVE_OPTIONS
+                    )
+                )
         for item in self._plot_items:
             # Curves are drawn once into a pixmap and blitted when the cursor moves over them:
             # a step repaints a thin strip instead of re-stroking 14 paths of thousands of points.
@@ -521,8 +542,9 @@ class AnnotateWindow(QMainWindow):
         labels = sorted({s.label for s in a.segments})
         for seg in a.segments:
             rgba = SEGMENT_RGBA[labels.index(seg.label) % len(SEGMENT_RGBA)]
-            region = pg.LinearRegionItem((seg.start_s, seg.end_s), movable=False, brush=pg.mkBrush(*rgba),
-                                         pen=pg.mkPen((*rgba[:3], 160)))
+            region = pg.LinearRegionItem(
+                (seg.start_s, seg.end_s), movable=False, brush=pg.mkBrush(*rgba), pen=pg.mkPen((*rgba[:3], 160))
+            )
             region.setZValue(-10)
             text = pg.TextItem(seg.label, color=rgba[:3], anchor=(0, 0))
             text.setPos(seg.start_s, self.plot.getViewBox().viewRange()[1][1])
@@ -533,8 +555,9 @@ class AnnotateWindow(QMainWindow):
             end = self.view.time_s[-1] if self.view.n_rows else 0.0
             for lo, hi in ((0.0, a.trim[0]), (a.trim[1], end)):
                 if hi > lo:
-                    cut = pg.LinearRegionItem((lo, hi), movable=False, brush=pg.mkBrush(90, 90, 90, 70),
-                                              pen=pg.mkPen(None))
+                    cut = pg.LinearRegionItem(
+                        (lo, hi), movable=False, brush=pg.mkBrush(90, 90, 90, 70), pen=pg.mkPen(None)
+                    )
                     cut.setZValue(-5)
                     self.plot.addItem(cut, ignoreBounds=True)
                     self._segment_items.append(cut)
@@ -548,8 +571,9 @@ class AnnotateWindow(QMainWindow):
             pixmap = pixmap_from_rgb(self.view.frame(self.camera, i))
             size = self.frame_label.size()
             if pixmap.width() > size.width() or pixmap.height() > size.height() or pixmap.width() * 2 <= size.width():
-                pixmap = pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                       Qt.TransformationMode.FastTransformation)
+                pixmap = pixmap.scaled(
+                    size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+                )
             self.frame_label.setPixmap(pixmap)
         t = self.playback.t
         self.cursor.setValue(t)
@@ -558,8 +582,9 @@ class AnnotateWindow(QMainWindow):
         self.slider.blockSignals(False)
         self.time_label.setText(f"t = {t:7.3f} / {self.playback.duration_s:.3f} s   row {i + 1}/{self.playback.n_rows}")
         vals = self.view.values_at(self.group, i)
-        self.values_label.setText("  ".join(
-            f"{label}: {a:+.3f}" + ("" if s is None else f" ({s:+.3f})") for label, a, s in vals))
+        self.values_label.setText(
+            "  ".join(f"{label}: {a:+.3f}" + ("" if s is None else f" ({s:+.3f})") for label, a, s in vals)
+        )
 
     def seek(self, index: int) -> None:
         self.pause()
@@ -619,10 +644,23 @@ class AnnotateWindow(QMainWindow):
 
     # ================================================================== editing
     def _set_editing_enabled(self, on: bool) -> None:
-        for w in (self.success_radio, self.failure_radio, self.unjudged_radio, self.mark_start_button,
-                  self.mark_end_button, self.add_segment_button, self.remove_segment_button, self.tags_edit,
-                  self.notes_edit, self.save_button, self.trim_start_button, self.trim_end_button,
-                  self.clear_trim_button, self.label_edit, self.language_edit):
+        for w in (
+            self.success_radio,
+            self.failure_radio,
+            self.unjudged_radio,
+            self.mark_start_button,
+            self.mark_end_button,
+            self.add_segment_button,
+            self.remove_segment_button,
+            self.tags_edit,
+            self.notes_edit,
+            self.save_button,
+            self.trim_start_button,
+            self.trim_end_button,
+            self.clear_trim_button,
+            self.label_edit,
+            self.language_edit,
+        ):
             w.setEnabled(on)
         self.undo_button.setEnabled(on and self.editor is not None and self.editor.history.can_undo)
         self.redo_button.setEnabled(on and self.editor is not None and self.editor.history.can_redo)
@@ -661,8 +699,9 @@ class AnnotateWindow(QMainWindow):
         self._draw_annotation_overlays(a)
         if self.editor is not None:
             self.table_model.replace(self.editor.info)
-            self._all_infos = [self.editor.info if i.episode_id == self.editor.episode_id else i
-                               for i in self._all_infos]
+            self._all_infos = [
+                self.editor.info if i.episode_id == self.editor.episode_id else i for i in self._all_infos
+            ]
             self.undo_button.setEnabled(self.editor.history.can_undo)
             self.redo_button.setEnabled(self.editor.history.can_redo)
             self.undo_button.setToolTip(f"undo {self.editor.history.undo_description() or ''}")

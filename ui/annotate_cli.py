@@ -1,8 +1,8 @@
 """``psi-teleop annotate PATH``: the episode annotation app on a dataset.
 
-    dataset attrs ─► episode list (filters) ─► select ─► EpisodeView (time, state, action; frames on demand)
-                                                         │
-    verdict, segments, tags, notes, trim ─► AnnotationEditor ─► EpisodeReader.update_attrs (attrs only, with undo)
+dataset attrs ─► episode list (filters) ─► select ─► EpisodeView (time, state, action; frames on demand)
+                                                     │
+verdict, segments, tags, notes, trim ─► AnnotationEditor ─► EpisodeReader.update_attrs (attrs only, with undo)
 """
 
 from __future__ import annotations

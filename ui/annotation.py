@@ -303,8 +303,12 @@ class AnnotationEditor:
 
     def add_segment(self, start_s: float, end_s: float, label: str, language: str = "") -> Annotation:
         """Add a sub-task segment ``[start_s, end_s]`` [s] (clipped to the episode by at most 1 µs)."""
-        seg = Segment(self._check_time("segment start", start_s), self._check_time("segment end", end_s),
-                      label.strip(), language.strip())
+        seg = Segment(
+            self._check_time("segment start", start_s),
+            self._check_time("segment end", end_s),
+            label.strip(),
+            language.strip(),
+        )
         segments = tuple(sorted((*self._annotation.segments, seg), key=_segment_key))
         return self.apply(replace(self._annotation, segments=segments), f"add segment '{seg.label}'")
 
@@ -344,8 +348,11 @@ class AnnotationEditor:
         return self.apply(replace(self._annotation, notes=str(notes)), "edit notes")
 
     def set_task(self, task: str, instruction: str | None = None) -> Annotation:
-        new = replace(self._annotation, task=task.strip(),
-                      instruction=self._annotation.instruction if instruction is None else instruction.strip())
+        new = replace(
+            self._annotation,
+            task=task.strip(),
+            instruction=self._annotation.instruction if instruction is None else instruction.strip(),
+        )
         return self.apply(new, "edit task")
 
     def set_trim(self, start_s: float, end_s: float) -> Annotation:

@@ -25,7 +25,9 @@ class StartEpisodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str | None = Field(None, max_length=200, description="task name; None keeps the session's task")
-    instruction: str | None = Field(None, max_length=2000, description="language instruction; None keeps the current one")
+    instruction: str | None = Field(
+        None, max_length=2000, description="language instruction; None keeps the current one"
+    )
 
 
 class StopEpisodeRequest(BaseModel):
@@ -165,8 +167,16 @@ def episode_summary(info) -> EpisodeSummary:
     """An :class:`EpisodeSummary` of a :class:`recorder.EpisodeInfo`."""
     trim = info.attrs.get("trim")
     return EpisodeSummary(
-        episode_id=info.episode_id, status=info.status, task=info.task, instruction=info.instruction,
-        operator=info.operator, success=info.success, n_rows=info.n_rows, duration_s=info.duration_s,
-        segments=[dict(s) for s in info.segments], tags=list(info.tags), notes=info.notes,
+        episode_id=info.episode_id,
+        status=info.status,
+        task=info.task,
+        instruction=info.instruction,
+        operator=info.operator,
+        success=info.success,
+        n_rows=info.n_rows,
+        duration_s=info.duration_s,
+        segments=[dict(s) for s in info.segments],
+        tags=list(info.tags),
+        notes=info.notes,
         trim=None if trim is None else [float(x) for x in trim],
     )

@@ -99,7 +99,9 @@ class SessionClient:
         return self._status.validate_json(self.request("GET", "/status").content)
 
     def start_episode(self, task: str | None = None, instruction: str | None = None) -> str:
-        return self.request("POST", "/episode/start", json={"task": task, "instruction": instruction}).json()["episode_id"]
+        return self.request("POST", "/episode/start", json={"task": task, "instruction": instruction}).json()[
+            "episode_id"
+        ]
 
     def stop_episode(self, success: bool | None = None) -> str | None:
         return self.request("POST", "/episode/stop", json={"success": success}).json()["episode_id"]
@@ -113,7 +115,9 @@ class SessionClient:
 
     def mark_success(self, episode_id: str | None, success: bool | None) -> str:
         """Judge ``episode_id`` (None: the last episode stopped through the server); returns the id."""
-        return self.request("POST", "/episode/mark", json={"episode_id": episode_id, "success": success}).json()["episode_id"]
+        return self.request("POST", "/episode/mark", json={"episode_id": episode_id, "success": success}).json()[
+            "episode_id"
+        ]
 
     def set_task(self, task: str, instruction: str = "") -> None:
         self.request("PUT", "/task", json={"task": task, "instruction": instruction})
@@ -157,12 +161,17 @@ class SessionClient:
 
     # ------------------------------------------------------------------ dataset
     def episodes(self, **filters: Any) -> dict[str, Any]:
-        """A page of ``/dataset/episodes`` (filters: task, status, success, tag, operator, segment, text, offset, limit)."""
-        return self.request("GET", "/dataset/episodes", params={k: v for k, v in filters.items() if v is not None}).json()
+        """A page of ``/dataset/episodes``.
+
+        Filters: task, status, success, tag, operator, segment, text, offset, limit.
+        """
+        return self.request(
+            "GET", "/dataset/episodes", params={k: v for k, v in filters.items() if v is not None}
+        ).json()
 
     def ws_url(self, path: str = "/ws/status", hz: float = 10.0) -> str:
         scheme = "wss" if self.url.startswith("https") else "ws"
-        return f"{scheme}{self.url[self.url.index(':'):]}{path}?hz={hz:g}"
+        return f"{scheme}{self.url[self.url.index(':') :]}{path}?hz={hz:g}"
 
 
 class StatusStream:

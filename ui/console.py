@@ -62,8 +62,10 @@ TOGGLE_KEYS = (Qt.Key.Key_Space, Qt.Key.Key_PageDown)
 
 
 def _light_css(light: Light) -> str:
-    return (f"background: {rgb_css(LIGHT_RGB[light])}; border-radius: 8px; min-width: 16px; max-width: 16px; "
-            "min-height: 16px; max-height: 16px;")
+    return (
+        f"background: {rgb_css(LIGHT_RGB[light])}; border-radius: 8px; min-width: 16px; max-width: 16px; "
+        "min-height: 16px; max-height: 16px;"
+    )
 
 
 class ConsoleWindow(QMainWindow):
@@ -129,8 +131,10 @@ class ConsoleWindow(QMainWindow):
         plots = QHBoxLayout()
         self.error_plot = pg.PlotWidget(title="wrist tracking error [mm]")
         self.error_plot.addLegend(offset=(-4, 4))
-        self.error_curves = [self.error_plot.plot(pen=pg.mkPen(c, width=2), name=n)
-                             for c, n in (("#0072B2", "left"), ("#D55E00", "right"))]
+        self.error_curves = [
+            self.error_plot.plot(pen=pg.mkPen(c, width=2), name=n)
+            for c, n in (("#0072B2", "left"), ("#D55E00", "right"))
+        ]
         self.rate_plot = pg.PlotWidget(title="loop rate [Hz]")
         self.rate_curve = self.rate_plot.plot(pen=pg.mkPen("#009E73", width=2))
         self.timing_plot = pg.PlotWidget(title="tick, jitter p99 [ms]")
@@ -301,8 +305,9 @@ class ConsoleWindow(QMainWindow):
         """Pull the newest status and frame (never blocks: both arrive on background threads)."""
         connected = self.stream.connected
         self.connection_light.setStyleSheet(_light_css(Light.OK if connected else Light.LOST))
-        self.connection_label.setText(f"{self.client.url}" if connected else
-                                      f"{self.client.url}: {self.stream.error or 'connecting…'}")
+        self.connection_label.setText(
+            f"{self.client.url}" if connected else f"{self.client.url}: {self.stream.error or 'connecting…'}"
+        )
         status = self.stream.latest()
         if status is not None and self.model.update(status):
             self._show_status(status)
@@ -315,17 +320,24 @@ class ConsoleWindow(QMainWindow):
     def _show_status(self, s: TeleopStatus) -> None:
         light = engage_light(s.engage)
         self.engage_label.setText(s.engage.value.upper())
-        self.engage_label.setStyleSheet(f"font-size: 18pt; font-weight: bold; padding: 2px 10px; border-radius: 4px;"
-                                        f"background: {rgb_css(LIGHT_RGB[light])}; color: white;")
+        self.engage_label.setStyleSheet(
+            f"font-size: 18pt; font-weight: bold; padding: 2px 10px; border-radius: 4px;"
+            f"background: {rgb_css(LIGHT_RGB[light])}; color: white;"
+        )
         recording = s.episode is EpisodeState.RECORDING
         self.episode_label.setText(f"● REC {s.episode_id} · {s.episode_rows} rows" if recording else "not recording")
-        self.episode_label.setStyleSheet("font-size: 14pt; padding: 2px 10px; color: "
-                                         + ("#c0392b; font-weight: bold;" if recording else "#555;"))
+        self.episode_label.setStyleSheet(
+            "font-size: 14pt; padding: 2px 10px; color: " + ("#c0392b; font-weight: bold;" if recording else "#555;")
+        )
         self.toggle_button.setText("■ stop recording  [Space]" if recording else "● start recording  [Space]")
-        self.engage_button.setText("disengage [E]" if s.engage in (EngageState.ENGAGED, EngageState.ENGAGING)
-                                   else "engage [E]")
+        self.engage_button.setText(
+            "disengage [E]" if s.engage in (EngageState.ENGAGED, EngageState.ENGAGING) else "engage [E]"
+        )
         # Follow the session's task unless the operator is typing a new one (text differs from the last shown).
-        for edit, value, key in ((self.task_edit, s.task, "task"), (self.instruction_edit, s.instruction, "instruction")):
+        for edit, value, key in (
+            (self.task_edit, s.task, "task"),
+            (self.instruction_edit, s.instruction, "instruction"),
+        ):
             if edit.text() == self._shown_text.get(key, ""):
                 edit.setText(value)
             self._shown_text[key] = value
@@ -338,7 +350,9 @@ class ConsoleWindow(QMainWindow):
             lamp, text = self.device_widgets[d.name]
             light = self.model.light(d)
             lamp.setStyleSheet(_light_css(light))
-            text.setText(f"{d.name} " + ("%.0f ms" % d.age_ms if d.valid else "lost" if light is Light.LOST else "not used"))
+            text.setText(
+                f"{d.name} " + ("%.0f ms" % d.age_ms if d.valid else "lost" if light is Light.LOST else "not used")
+            )
         t = s.timing
         self.timing_label.setText(
             f"rate     {t.rate_hz:6.1f} / {t.target_hz:.0f} Hz\n"
@@ -365,8 +379,9 @@ class ConsoleWindow(QMainWindow):
     def _draw_camera(self) -> None:
         if self._frame is None:
             return
-        pixmap = pixmap_from_rgb(self._frame).scaled(self.camera_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation)
+        pixmap = pixmap_from_rgb(self._frame).scaled(
+            self.camera_label.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
         badges = self.model.overlay().items
         if badges:
             painter = QPainter(pixmap)

@@ -1,7 +1,7 @@
 """``psi-teleop console``: the operator console, connected to a session server.
 
-    psi-teleop console ──HTTP (commands) + WebSocket (status) + HTTP (camera JPEG)──► session server ─► SessionControl
-    (with --sim the server and a simulated session run inside this process, on 127.0.0.1)
+psi-teleop console ──HTTP (commands) + WebSocket (status) + HTTP (camera JPEG)──► session server ─► SessionControl
+(with --sim the server and a simulated session run inside this process, on 127.0.0.1)
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="session server to connect to")
     parser.add_argument("--token", default=None, help=f"the server's token (default: ${TOKEN_ENV})")
-    parser.add_argument("--sim", action="store_true",
-                        help="run a simulated session and its server in this process instead of connecting")
+    parser.add_argument(
+        "--sim",
+        action="store_true",
+        help="run a simulated session and its server in this process instead of connecting",
+    )
     parser.add_argument("--dataset", default=None, help="with --sim: where episodes are recorded")
     parser.add_argument("--task", default="pick_place", help="with --sim: the simulated task")
     parser.add_argument("--camera", default="head", help="live camera to show (default: head)")
@@ -55,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
             from ui.server import BackgroundServer, ServerConfig, create_app
             from ui.sim_session import SessionKind, open_session
 
-            session = stack.enter_context(open_session(
-                SessionKind.SIM, dataset=Path(args.dataset) if args.dataset else None, task=args.task, cameras=(args.camera,)))
+            session = stack.enter_context(
+                open_session(
+                    SessionKind.SIM,
+                    dataset=Path(args.dataset) if args.dataset else None,
+                    task=args.task,
+                    cameras=(args.camera,),
+                )
+            )
             server = stack.enter_context(BackgroundServer(create_app(ServerConfig(port=0), session)))
             url, token = server.url, None
             log.info("simulated session served on %s", url)

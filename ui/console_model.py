@@ -51,8 +51,12 @@ def device_light(device: DeviceStatus, seen_valid: bool = True, stale_after_ms: 
 
 def engage_light(state: EngageState) -> Light:
     return {
-        EngageState.ENGAGED: Light.OK, EngageState.ENGAGING: Light.STALE, EngageState.DISENGAGING: Light.STALE,
-        EngageState.HOLD: Light.STALE, EngageState.ESTOP: Light.LOST, EngageState.IDLE: Light.OFF,
+        EngageState.ENGAGED: Light.OK,
+        EngageState.ENGAGING: Light.STALE,
+        EngageState.DISENGAGING: Light.STALE,
+        EngageState.HOLD: Light.STALE,
+        EngageState.ESTOP: Light.LOST,
+        EngageState.IDLE: Light.OFF,
     }[state]
 
 
@@ -63,7 +67,9 @@ class Overlay:
     items: tuple[tuple[str, Light], ...]
 
 
-def overlay(status: TeleopStatus, absent: frozenset[str] = frozenset(), stale_after_ms: float = STALE_AFTER_MS) -> Overlay:
+def overlay(
+    status: TeleopStatus, absent: frozenset[str] = frozenset(), stale_after_ms: float = STALE_AFTER_MS
+) -> Overlay:
     """Engaged / recording / e-stop / tracking-loss badges for the camera view.
 
     ``absent``: streams never valid so far (not in use on this rig), left out of "tracking lost".
@@ -122,8 +128,14 @@ class ConsoleModel:
         i = self._n % self.capacity
         t = status.timing
         self._t[i] = status.stamp
-        self._v[i] = (status.wrist_error_mm[0], status.wrist_error_mm[1], t.rate_hz, t.tick_ms_p99,
-                      t.jitter_ms_p99, t.input_age_ms)
+        self._v[i] = (
+            status.wrist_error_mm[0],
+            status.wrist_error_mm[1],
+            t.rate_hz,
+            t.tick_ms_p99,
+            t.jitter_ms_p99,
+            t.input_age_ms,
+        )
         self._n += 1
         return True
 

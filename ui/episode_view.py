@@ -46,17 +46,24 @@ def _short(name: str) -> str:
 
 #: The groups the plot selector offers, in DESIGN.md's vector order.
 PLOT_GROUPS: tuple[PlotGroup, ...] = (
-    PlotGroup("left arm", g1.ACTION_LEFT_ARM, g1.STATE_LEFT_ARM,
-              tuple(_short(n) for n in g1.LEFT_ARM_JOINTS), "rad"),
-    PlotGroup("right arm", g1.ACTION_RIGHT_ARM, g1.STATE_RIGHT_ARM,
-              tuple(_short(n) for n in g1.RIGHT_ARM_JOINTS), "rad"),
-    PlotGroup("left hand", g1.ACTION_LEFT_HAND, g1.STATE_LEFT_HAND,
-              tuple(_short(n) for n in g1.LEFT_HAND_JOINTS), "rad"),
-    PlotGroup("right hand", g1.ACTION_RIGHT_HAND, g1.STATE_RIGHT_HAND,
-              tuple(_short(n) for n in g1.RIGHT_HAND_JOINTS), "rad"),
+    PlotGroup("left arm", g1.ACTION_LEFT_ARM, g1.STATE_LEFT_ARM, tuple(_short(n) for n in g1.LEFT_ARM_JOINTS), "rad"),
+    PlotGroup(
+        "right arm", g1.ACTION_RIGHT_ARM, g1.STATE_RIGHT_ARM, tuple(_short(n) for n in g1.RIGHT_ARM_JOINTS), "rad"
+    ),
+    PlotGroup(
+        "left hand", g1.ACTION_LEFT_HAND, g1.STATE_LEFT_HAND, tuple(_short(n) for n in g1.LEFT_HAND_JOINTS), "rad"
+    ),
+    PlotGroup(
+        "right hand", g1.ACTION_RIGHT_HAND, g1.STATE_RIGHT_HAND, tuple(_short(n) for n in g1.RIGHT_HAND_JOINTS), "rad"
+    ),
     PlotGroup("torso", g1.ACTION_TORSO_RPY, g1.STATE_TORSO_RPY, ("torso roll", "torso pitch", "torso yaw"), "rad"),
-    PlotGroup("locomotion", slice(g1.ACTION_VX, g1.ACTION_TARGET_YAW + 1), None,
-              ("vx", "vy", "vyaw", "target yaw"), "m/s, rad/s, rad"),
+    PlotGroup(
+        "locomotion",
+        slice(g1.ACTION_VX, g1.ACTION_TARGET_YAW + 1),
+        None,
+        ("vx", "vy", "vyaw", "target yaw"),
+        "m/s, rad/s, rad",
+    ),
 )
 
 
@@ -82,8 +89,12 @@ class EpisodeView:
         n = reader.n_rows
         self.time_s = np.asarray(reader.read(schema.TIME, 0, n), dtype=float)
         streams = set(reader.streams())
-        self.state = reader.read(schema.STATE, 0, n) if schema.STATE in streams else np.zeros((n, g1.STATE_DIM), np.float32)
-        self.action = reader.read(schema.ACTION, 0, n) if schema.ACTION in streams else np.zeros((n, g1.ACTION_DIM), np.float32)
+        self.state = (
+            reader.read(schema.STATE, 0, n) if schema.STATE in streams else np.zeros((n, g1.STATE_DIM), np.float32)
+        )
+        self.action = (
+            reader.read(schema.ACTION, 0, n) if schema.ACTION in streams else np.zeros((n, g1.ACTION_DIM), np.float32)
+        )
         self.cameras = reader.cameras
 
     @property

@@ -43,5 +43,7 @@ class ServerRequestError(UiError):
     def __init__(self, status_code: int, detail: str):
         self.status_code = status_code
         self.detail = detail
-        where = "the session server is unreachable" if status_code == 0 else f"the session server answered {status_code}"
+        where = (
+            "the session server is unreachable" if status_code == 0 else f"the session server answered {status_code}"
+        )
         super().__init__(f"{where}: {detail}")

@@ -30,7 +30,9 @@ class SuccessFilter(str, enum.Enum):
     def matches(self, success: bool | None) -> bool:
         if self is SuccessFilter.ANY:
             return True
-        return success is {SuccessFilter.SUCCESS: True, SuccessFilter.FAILURE: False, SuccessFilter.UNJUDGED: None}[self]
+        return (
+            success is {SuccessFilter.SUCCESS: True, SuccessFilter.FAILURE: False, SuccessFilter.UNJUDGED: None}[self]
+        )
 
 
 @dataclass(frozen=True)

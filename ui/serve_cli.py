@@ -1,8 +1,8 @@
 """``psi-teleop serve``: the session server (REST + WebSocket) for consoles, pedals and phones.
 
-    pedal / headset button / phone ──HTTP──┐
-    psi-teleop console ──HTTP + WebSocket──┤──► uvicorn ─► FastAPI (ui.server) ─► SessionControl ─► teleop loop
-    scripts (curl, SessionClient) ─────────┘                                  └─► recorder Dataset (browse, annotate)
+pedal / headset button / phone ──HTTP──┐
+psi-teleop console ──HTTP + WebSocket──┤──► uvicorn ─► FastAPI (ui.server) ─► SessionControl ─► teleop loop
+scripts (curl, SessionClient) ─────────┘                                  └─► recorder Dataset (browse, annotate)
 """
 
 from __future__ import annotations
@@ -40,13 +40,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default: {DEFAULT_PORT})")
     parser.add_argument("--token", default=None, help=f"shared secret every request must carry (default: ${TOKEN_ENV})")
     parser.add_argument("--dataset", type=Path, default=None, help="dataset to browse (default: the session's)")
-    parser.add_argument("--profiles", type=Path, default=None,
-                        help="directory of calibration profiles (default: $PSI_TELEOP_CALIBRATION_DIR or "
-                             "~/.config/psi-teleop/calibration, as `psi-teleop calibrate` uses)")
+    parser.add_argument(
+        "--profiles",
+        type=Path,
+        default=None,
+        help="directory of calibration profiles (default: $PSI_TELEOP_CALIBRATION_DIR or "
+        "~/.config/psi-teleop/calibration, as `psi-teleop calibrate` uses)",
+    )
     from ui.sim_session import SessionKind
 
-    parser.add_argument("--session", choices=[k.value for k in SessionKind], default=SessionKind.NONE.value,
-                        help="none: dataset browsing only; sim: a simulated session with the scripted operator")
+    parser.add_argument(
+        "--session",
+        choices=[k.value for k in SessionKind],
+        default=SessionKind.NONE.value,
+        help="none: dataset browsing only; sim: a simulated session with the scripted operator",
+    )
     parser.add_argument("--task", default="pick_place", help="task of the simulated session (with --session sim)")
 
 
@@ -57,8 +65,9 @@ def build_config(args: argparse.Namespace):
     token = args.token or os.environ.get(TOKEN_ENV) or None
     from calibration import profiles_dir
 
-    return ServerConfig(host=args.host, port=args.port, token=token, dataset=args.dataset,
-                        profiles_dir=profiles_dir(args.profiles))
+    return ServerConfig(
+        host=args.host, port=args.port, token=token, dataset=args.dataset, profiles_dir=profiles_dir(args.profiles)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +81,16 @@ def run(args: argparse.Namespace) -> int:
     from ui.server import create_app
     from ui.sim_session import open_session
 
-    with open_session(args.session, dataset=config.dataset, task=args.task,
-                      profiles_dir=config.profiles_dir) as session:
+    with open_session(
+        args.session, dataset=config.dataset, task=args.task, profiles_dir=config.profiles_dir
+    ) as session:
         app = create_app(config, session)
         shown = f"[{config.host}]" if ":" in config.host else config.host
-        log.info("session server on http://%s:%d (API docs at /docs)%s", shown, config.port,
-                 "; requests need the token" if config.token else "")
+        log.info(
+            "session server on http://%s:%d (API docs at /docs)%s",
+            shown,
+            config.port,
+            "; requests need the token" if config.token else "",
+        )
         uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
     return 0

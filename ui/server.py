@@ -112,7 +112,9 @@ class ServerConfig:
                 f"refusing to serve on {self.host} without a token: anyone on that network could drive the robot. "
                 "Pass --token (or set PSI_TELEOP_TOKEN), or bind 127.0.0.1"
             )
-        if not (isinstance(self.status_hz, (int, float)) and math.isfinite(self.status_hz) and 0.5 <= self.status_hz <= 60):
+        if not (
+            isinstance(self.status_hz, (int, float)) and math.isfinite(self.status_hz) and 0.5 <= self.status_hz <= 60
+        ):
             raise ServerConfigError(f"ServerConfig.status_hz={self.status_hz!r} is out of range; valid: [0.5, 60] Hz")
         if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
             raise ServerConfigError(f"ServerConfig.jpeg_quality={self.jpeg_quality!r} is out of range; valid: [1, 100]")
@@ -155,8 +157,13 @@ class TokenAuth:
             await send({"type": "websocket.close", "code": 1008, "reason": "missing or wrong token"})
             return
         body = b'{"detail":"missing or wrong token: send Authorization: Bearer <token>, X-Psi-Token or ?token="}'
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -307,8 +314,9 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             if eid is not None:
                 state.last_episode = eid
             # After stop_episode nothing records (the contract); the status snapshot may lag a tick.
-            return m.EpisodeControlResponse(action=m.EpisodeAction.STOPPED if eid else m.EpisodeAction.NOTHING,
-                                            episode_id=eid, recording=False)
+            return m.EpisodeControlResponse(
+                action=m.EpisodeAction.STOPPED if eid else m.EpisodeAction.NOTHING, episode_id=eid, recording=False
+            )
 
         @app.post("/episode/start", response_model=m.EpisodeControlResponse, responses=errors, tags=["episode"])
         def episode_start(body: m.StartEpisodeRequest | None = Body(None)) -> m.EpisodeControlResponse:
@@ -335,8 +343,9 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
         def episode_discard(body: m.DiscardEpisodeRequest | None = Body(None)) -> m.EpisodeControlResponse:
             """Stop the recording episode and mark it discarded (its data stays on disk)."""
             eid = session.discard_episode(reason=(body or m.DiscardEpisodeRequest()).reason)
-            return m.EpisodeControlResponse(action=m.EpisodeAction.DISCARDED if eid else m.EpisodeAction.NOTHING,
-                                            episode_id=eid, recording=False)
+            return m.EpisodeControlResponse(
+                action=m.EpisodeAction.DISCARDED if eid else m.EpisodeAction.NOTHING, episode_id=eid, recording=False
+            )
 
         def _mark(episode_id: str | None, success: bool | None) -> m.EpisodeControlResponse:
             eid = episode_id or state.last_episode
@@ -397,7 +406,9 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             """The calibration profiles in the server's profile directory, with their validity."""
             selected = session.status().calibration_profile
             return [
-                m.ProfileModel(name=p.name, valid=p.valid, error=p.error, modified=p.modified, selected=p.name == selected)
+                m.ProfileModel(
+                    name=p.name, valid=p.valid, error=p.error, modified=p.modified, selected=p.name == selected
+                )
                 for p in state.profiles.list()
             ]
 
@@ -411,8 +422,10 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             return m.CommandResponse(engage=engage_value(), message=f"calibration '{info.name}' selected")
 
         @app.get(
-            "/camera/{camera}", responses={**errors, 200: {"content": {"image/jpeg": {}}}},
-            response_class=fastapi.Response, tags=["session"],
+            "/camera/{camera}",
+            responses={**errors, 200: {"content": {"image/jpeg": {}}}},
+            response_class=fastapi.Response,
+            tags=["session"],
         )
         def camera(camera: str = PathParam(..., max_length=100)):
             """The newest frame of a live camera as JPEG (header X-Frame-Stamp: acquisition time [s])."""
@@ -440,8 +453,13 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             facets = Facets.of(infos)
             usable = [i for i in infos if i.usable]
             return m.DatasetSummary(
-                path=str(state.dataset_location()), record_hz=ds.record_hz, episodes=len(infos), usable=len(usable),
-                duration_s=sum(i.duration_s for i in usable), tasks=list(facets.tasks), tags=list(facets.tags),
+                path=str(state.dataset_location()),
+                record_hz=ds.record_hz,
+                episodes=len(infos),
+                usable=len(usable),
+                duration_s=sum(i.duration_s for i in usable),
+                tasks=list(facets.tasks),
+                tags=list(facets.tags),
                 operators=list(facets.operators),
             )
 
@@ -458,10 +476,11 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
             limit: int = Query(100, ge=1, le=1000),
         ) -> m.EpisodePage:
             """Episodes matching every given filter, sorted by id, one page at a time."""
-            query = EpisodeQuery(task=task, status=status, success=success, tag=tag, operator=operator,
-                                 segment_label=segment, text=text)
+            query = EpisodeQuery(
+                task=task, status=status, success=success, tag=tag, operator=operator, segment_label=segment, text=text
+            )
             matches = query.apply(state.dataset().episodes())
-            page = matches[offset: offset + limit]
+            page = matches[offset : offset + limit]
             return m.EpisodePage(total=len(matches), offset=offset, episodes=[m.episode_summary(i) for i in page])
 
         @app.get("/dataset/episodes/{episode_id}", response_model=m.EpisodeDetail, responses=errors, tags=["dataset"])
@@ -471,12 +490,19 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
 
             reader = state.dataset().episode(episode_id)
             summary = m.episode_summary(reader.info)
-            return m.EpisodeDetail(**summary.model_dump(), cameras=reader.cameras, streams=reader.streams(),
-                                   record_hz=reader.record_hz, attrs=jsonable(reader.attrs))
+            return m.EpisodeDetail(
+                **summary.model_dump(),
+                cameras=reader.cameras,
+                streams=reader.streams(),
+                record_hz=reader.record_hz,
+                attrs=jsonable(reader.attrs),
+            )
 
         @app.get(
-            "/dataset/episodes/{episode_id}/thumbnail", response_class=fastapi.Response,
-            responses={**errors, 200: {"content": {"image/jpeg": {}}}}, tags=["dataset"],
+            "/dataset/episodes/{episode_id}/thumbnail",
+            response_class=fastapi.Response,
+            responses={**errors, 200: {"content": {"image/jpeg": {}}}},
+            tags=["dataset"],
         )
         def thumbnail(
             episode_id: str = PathParam(..., max_length=200),
@@ -501,8 +527,9 @@ def create_app(config: ServerConfig | None = None, session: "SessionControl | No
                 raise EpisodeNotFoundError(f"episode {episode_id} has no '{cam}' frame at row {row % n}")
             return _jpeg_response(make_thumbnail(data, width, config.jpeg_quality))
 
-        @app.patch("/dataset/episodes/{episode_id}", response_model=m.EpisodeSummary, responses=errors,
-                   tags=["dataset"])
+        @app.patch(
+            "/dataset/episodes/{episode_id}", response_model=m.EpisodeSummary, responses=errors, tags=["dataset"]
+        )
         def annotate(body: m.AnnotationUpdate, episode_id: str = PathParam(..., max_length=200)) -> m.EpisodeSummary:
             """Change annotations (attrs only; no array is rewritten). Fields left out stay as they are."""
             from dataclasses import replace
@@ -588,8 +615,17 @@ class BackgroundServer:
             import uvicorn
         except ImportError as exc:
             raise MissingExtraError("uvicorn", "ui", "the session server") from exc
-        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
-                                                     ws="websockets-sansio", timeout_graceful_shutdown=2))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                lifespan="off",
+                ws="websockets-sansio",
+                timeout_graceful_shutdown=2,
+            )
+        )
         self._thread: threading.Thread | None = None
         self.host = host
         self.port = port

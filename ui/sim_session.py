@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class SessionKind(str, enum.Enum):
     """What ``--session`` accepts."""
 
     NONE = "none"  # no session: the server only browses a dataset
     SIM = "sim"  # MuJoCo simulation + scripted operator through the real teleop loop
+
 
 #: Longest sleep of the real-time pacing hook [s] (keeps commands and stop requests responsive).
 MAX_PACING_SLEEP_S = 0.05
@@ -36,9 +38,13 @@ DEFAULT_SIM_DATASET = Path("data/sim-session")
 
 
 @contextlib.contextmanager
-def open_session(kind: "SessionKind | str", dataset: Path | None = None, task: str = "pick_place",
-                 cameras: tuple[str, ...] = ("head",),
-                 profiles_dir: Path | None = None) -> Iterator["SessionControl | None"]:
+def open_session(
+    kind: "SessionKind | str",
+    dataset: Path | None = None,
+    task: str = "pick_place",
+    cameras: tuple[str, ...] = ("head",),
+    profiles_dir: Path | None = None,
+) -> Iterator["SessionControl | None"]:
     """Yield a running session of ``kind`` (None for ``none``); closes it on exit.
 
     ``profiles_dir``: where ``select_calibration(name)`` finds profiles (default: the
@@ -101,8 +107,9 @@ class _RealTimePacer:
             log.warning("the simulated session did not stop within %.0f s; closing it anyway", timeout_s)
 
 
-def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...],
-                 profiles_dir: Path | None) -> "tuple[SessionControl, _RealTimePacer]":
+def _sim_session(
+    dataset: Path, task: str, cameras: tuple[str, ...], profiles_dir: Path | None
+) -> "tuple[SessionControl, _RealTimePacer]":
     """A simulated session running in real time on its own thread, recording into ``dataset``.
 
     The in-process simulation advances in lock-step with the loop (one physics period per
@@ -127,15 +134,30 @@ def _sim_session(dataset: Path, task: str, cameras: tuple[str, ...],
     backend = SimBackend(sim_cfg)
     backend.start()
     sim = backend.sim
-    writer = DatasetWriter(dataset, record_hz=loop_cfg.record_hz,
-                           camera_shapes={c: sim_cfg.camera_size for c in cameras})
+    writer = DatasetWriter(
+        dataset, record_hz=loop_cfg.record_hz, camera_shapes={c: sim_cfg.camera_size for c in cameras}
+    )
     operator = ScriptedOperator(sim, mapping, clock=lambda: sim.time, config=ScriptedConfig(task=task))
-    loop = TeleopLoop(operator, backend, mapping, UpperBodyIK(UpperBodyIKConfig()),
-                      {side: HandRetargeter(side, HandRetargeterConfig()) for side in ("left", "right")},
-                      SafetyFilter(SafetyConfig()), locomotion=LocomotionChannel(LocomotionConfig()),
-                      config=loop_cfg, clock=lambda: sim.time)
-    session = TeleopSession(loop, writer, task=task, instruction=sim.task.instruction, operator="scripted",
-                            calibration=profile.to_dict(), profile_name=profile.name)
+    loop = TeleopLoop(
+        operator,
+        backend,
+        mapping,
+        UpperBodyIK(UpperBodyIKConfig()),
+        {side: HandRetargeter(side, HandRetargeterConfig()) for side in ("left", "right")},
+        SafetyFilter(SafetyConfig()),
+        locomotion=LocomotionChannel(LocomotionConfig()),
+        config=loop_cfg,
+        clock=lambda: sim.time,
+    )
+    session = TeleopSession(
+        loop,
+        writer,
+        task=task,
+        instruction=sim.task.instruction,
+        operator="scripted",
+        calibration=profile.to_dict(),
+        profile_name=profile.name,
+    )
     from calibration import profiles_dir as default_profiles_dir
     from ui.profiles import ProfileDirectory
 

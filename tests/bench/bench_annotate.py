@@ -43,8 +43,10 @@ def _long_dataset(rows: int, shape: tuple[int, int]) -> Path:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-    print(f"writing a {rows / HZ / 60:.0f}-minute episode ({rows} rows, {shape[1]}x{shape[0]} camera) once ...",
-          flush=True)
+    print(
+        f"writing a {rows / HZ / 60:.0f}-minute episode ({rows} rows, {shape[1]}x{shape[0]} camera) once ...",
+        flush=True,
+    )
     frames = [synthetic_frame(k, 60, shape) for k in range(60)]  # 60 distinct images, cycled
     with DatasetWriter(path, record_hz=HZ, camera_shapes={"head": shape}, queue_size=1024, jpeg_quality=85) as ds:
         write_episode(ds, rows, {"head": shape}, frames=frames)
@@ -92,8 +94,9 @@ def run(quick: bool = False) -> dict[str, float]:
     app.processEvents()
     reader = window.view.reader
     if window.view.n_rows != rows:
-        raise RuntimeError(f"the synthetic episode has {window.view.n_rows} rows, expected {rows}; "
-                           f"delete {long_path} and run again")
+        raise RuntimeError(
+            f"the synthetic episode has {window.view.n_rows} rows, expected {rows}; delete {long_path} and run again"
+        )
     # baseline: decode the same rows, nothing else
     starts = rng.integers(0, rows - n_steps - 1, size=1)
     step_rows = np.arange(starts[0], starts[0] + n_steps)
@@ -147,28 +150,66 @@ def run(quick: bool = False) -> dict[str, float]:
     print_table(
         f"annotate: {minutes:.0f}-min episode ({rows} rows, {shape[1]}x{shape[0]} JPEG), {n_eps}-episode dataset",
         [
-            ("step +1 row (frame, cursor, labels, paint)", f"{s_step['median']:.2f}", f"{s_step['p99']:.2f}",
-             f"{s_step['max']:.2f}", str(s_step["n"])),
-            ("seek to a random row (scrub)", f"{s_seek['median']:.2f}", f"{s_seek['p99']:.2f}",
-             f"{s_seek['max']:.2f}", str(s_seek["n"])),
-            ("baseline: JPEG decode of the row only", f"{s_base['median']:.2f}", f"{s_base['p99']:.2f}",
-             f"{s_base['max']:.2f}", str(s_base["n"])),
-            (f"open window on {n_eps} episodes (list + filters)", f"{s_open['median']:.1f}", f"{s_open['p99']:.1f}",
-             f"{s_open['max']:.1f}", str(s_open["n"])),
-            (f"baseline: Dataset.episodes() of {n_eps}", f"{s_list['median']:.1f}", f"{s_list['p99']:.1f}",
-             f"{s_list['max']:.1f}", str(s_list["n"])),
-            ("open one episode (arrays + first frame)", f"{s_first['median']:.1f}", f"{s_first['p99']:.1f}",
-             f"{s_first['max']:.1f}", str(s_first["n"])),
+            (
+                "step +1 row (frame, cursor, labels, paint)",
+                f"{s_step['median']:.2f}",
+                f"{s_step['p99']:.2f}",
+                f"{s_step['max']:.2f}",
+                str(s_step["n"]),
+            ),
+            (
+                "seek to a random row (scrub)",
+                f"{s_seek['median']:.2f}",
+                f"{s_seek['p99']:.2f}",
+                f"{s_seek['max']:.2f}",
+                str(s_seek["n"]),
+            ),
+            (
+                "baseline: JPEG decode of the row only",
+                f"{s_base['median']:.2f}",
+                f"{s_base['p99']:.2f}",
+                f"{s_base['max']:.2f}",
+                str(s_base["n"]),
+            ),
+            (
+                f"open window on {n_eps} episodes (list + filters)",
+                f"{s_open['median']:.1f}",
+                f"{s_open['p99']:.1f}",
+                f"{s_open['max']:.1f}",
+                str(s_open["n"]),
+            ),
+            (
+                f"baseline: Dataset.episodes() of {n_eps}",
+                f"{s_list['median']:.1f}",
+                f"{s_list['p99']:.1f}",
+                f"{s_list['max']:.1f}",
+                str(s_list["n"]),
+            ),
+            (
+                "open one episode (arrays + first frame)",
+                f"{s_first['median']:.1f}",
+                f"{s_first['p99']:.1f}",
+                f"{s_first['max']:.1f}",
+                str(s_first["n"]),
+            ),
         ],
         header=("what", "median [ms]", "p99 [ms]", "max [ms]", "n"),
     )
     verdict = "meets" if s_step["p99"] <= 50.0 else "MISSES"
-    print(f"frame stepping {verdict} the 50 ms per step target (p99 {s_step['p99']:.1f} ms); random seeks, which "
-          f"read and decode a new 1-s chunk of JPEGs: median {s_seek['median']:.1f} ms, p99 {s_seek['p99']:.1f} ms")
+    print(
+        f"frame stepping {verdict} the 50 ms per step target (p99 {s_step['p99']:.1f} ms); random seeks, which "
+        f"read and decode a new 1-s chunk of JPEGs: median {s_seek['median']:.1f} ms, p99 {s_seek['p99']:.1f} ms"
+    )
     return {
-        "step_ms_median": s_step["median"], "step_ms_p99": s_step["p99"],
-        "seek_ms_median": s_seek["median"], "seek_ms_p99": s_seek["p99"],
-        "decode_ms_median": s_base["median"], "decode_ms_p99": s_base["p99"],
-        "open_dataset_ms_median": s_open["median"], "list_episodes_ms_median": s_list["median"],
-        "open_episode_ms_median": s_first["median"], "episodes": float(n_eps), "episode_rows": float(rows),
+        "step_ms_median": s_step["median"],
+        "step_ms_p99": s_step["p99"],
+        "seek_ms_median": s_seek["median"],
+        "seek_ms_p99": s_seek["p99"],
+        "decode_ms_median": s_base["median"],
+        "decode_ms_p99": s_base["p99"],
+        "open_dataset_ms_median": s_open["median"],
+        "list_episodes_ms_median": s_list["median"],
+        "open_episode_ms_median": s_first["median"],
+        "episodes": float(n_eps),
+        "episode_rows": float(rows),
     }

@@ -40,7 +40,7 @@ def synthetic_frame(k: int, n: int, shape: tuple[int, int]) -> np.ndarray:
     side = max(4, h // 5)
     x = int((w - side) * k / max(1, n - 1))
     y = h // 2 - side // 2
-    img[y: y + side, x: x + side] = (250, 150, 40)
+    img[y : y + side, x : x + side] = (250, 150, 40)
     return img
 
 
@@ -50,9 +50,17 @@ def action_row(k: int, n: int) -> np.ndarray:
     return (0.3 * np.sin(phase + np.arange(36) / 5.0)).astype(np.float32)
 
 
-def write_episode(writer: DatasetWriter, rows: int, cameras: dict[str, tuple[int, int]], task: str = "pick_place",
-                  instruction: str = "put the cup on the plate", operator: str = "alice", success: bool | None = True,
-                  discard: bool = False, frames: list[np.ndarray] | None = None) -> str:
+def write_episode(
+    writer: DatasetWriter,
+    rows: int,
+    cameras: dict[str, tuple[int, int]],
+    task: str = "pick_place",
+    instruction: str = "put the cup on the plate",
+    operator: str = "alice",
+    success: bool | None = True,
+    discard: bool = False,
+    frames: list[np.ndarray] | None = None,
+) -> str:
     """Record one episode of ``rows`` rows; returns its id. ``frames`` (optional) are reused cyclically."""
     ep = writer.start_episode(task=task, instruction=instruction, operator=operator)
     t0 = 1000.0
@@ -73,17 +81,28 @@ def write_episode(writer: DatasetWriter, rows: int, cameras: dict[str, tuple[int
     return info.episode_id
 
 
-def write_dataset(path: Path, episodes: int = 6, rows: int = 90, camera_shape: tuple[int, int] = (120, 160),
-                  cameras: tuple[str, ...] = ("head",)) -> Path:
+def write_dataset(
+    path: Path,
+    episodes: int = 6,
+    rows: int = 90,
+    camera_shape: tuple[int, int] = (120, 160),
+    cameras: tuple[str, ...] = ("head",),
+) -> Path:
     """A small varied dataset: tasks, operators, verdicts and one discarded episode."""
     tasks = ("pick_place", "lift_box", "open_drawer")
-    with DatasetWriter(path, record_hz=HZ, camera_shapes={c: camera_shape for c in cameras},
-                       queue_size=512, jpeg_quality=85) as ds:
+    with DatasetWriter(
+        path, record_hz=HZ, camera_shapes={c: camera_shape for c in cameras}, queue_size=512, jpeg_quality=85
+    ) as ds:
         for i in range(episodes):
             write_episode(
-                ds, rows, {c: camera_shape for c in cameras}, task=tasks[i % 3], operator=("alice", "bob")[i % 2],
+                ds,
+                rows,
+                {c: camera_shape for c in cameras},
+                task=tasks[i % 3],
+                operator=("alice", "bob")[i % 2],
                 instruction=f"do {tasks[i % 3].replace('_', ' ')} #{i}",
-                success=(True, False, None)[i % 3], discard=(i == episodes - 1 and episodes > 3),
+                success=(True, False, None)[i % 3],
+                discard=(i == episodes - 1 and episodes > 3),
             )
     return path
 
@@ -107,9 +126,14 @@ def write_many_episodes(path: Path, n: int, rows: int = 8, camera_shape: tuple[i
         dst = episodes / schema.episode_id(i)
         if i:
             shutil.copytree(src, dst)
-        attrs = dict(meta["attributes"], task=tasks[i % 3], operator=("alice", "bob", "carol")[i % 3 - (i // 3) % 2],
-                     success=(True, False, None)[(i // 3) % 3], tags=["occluded"] if i % 10 == 0 else [],
-                     instruction=f"{tasks[i % 3].replace('_', ' ')} #{i}")
+        attrs = dict(
+            meta["attributes"],
+            task=tasks[i % 3],
+            operator=("alice", "bob", "carol")[i % 3 - (i // 3) % 2],
+            success=(True, False, None)[(i // 3) % 3],
+            tags=["occluded"] if i % 10 == 0 else [],
+            instruction=f"{tasks[i % 3].replace('_', ' ')} #{i}",
+        )
         (dst / "zarr.json").write_text(json.dumps(dict(meta, attributes=attrs)))
     return Path(path)
 
@@ -131,15 +155,35 @@ class ScriptedSession(SessionControl):
         arm_min = tuple(float(x) for x in np.full(14, -2.5))
         arm_max = tuple(float(x) for x in np.full(14, 2.5))
         self._status = TeleopStatus(
-            stamp=time.perf_counter(), input_kind="scripted", robot_kind="sim", link="ok", engage=EngageState.IDLE,
-            devices=(DeviceStatus("head", True, 4.0), DeviceStatus("left_wrist", True, 6.0),
-                     DeviceStatus("right_wrist", True, 7.0), DeviceStatus("left_hand", True, 8.0),
-                     DeviceStatus("left_ankle", False, 1e4)),  # the ankle tracker is not worn
-            timing=LoopTiming(rate_hz=99.6, target_hz=100.0, input_age_ms=7.5, ik_ms=1.8, tick_ms_p99=3.1,
-                              jitter_ms_p99=0.4, overruns=2),
-            task="pick_place", instruction="put the cup on the plate", calibration_profile="",
-            wrist_error_mm=(4.2, 11.7), arm_q=tuple(float(x) for x in np.linspace(-1.0, 2.4, 14)),
-            arm_q_min=arm_min, arm_q_max=arm_max, dataset=dataset,
+            stamp=time.perf_counter(),
+            input_kind="scripted",
+            robot_kind="sim",
+            link="ok",
+            engage=EngageState.IDLE,
+            devices=(
+                DeviceStatus("head", True, 4.0),
+                DeviceStatus("left_wrist", True, 6.0),
+                DeviceStatus("right_wrist", True, 7.0),
+                DeviceStatus("left_hand", True, 8.0),
+                DeviceStatus("left_ankle", False, 1e4),
+            ),  # the ankle tracker is not worn
+            timing=LoopTiming(
+                rate_hz=99.6,
+                target_hz=100.0,
+                input_age_ms=7.5,
+                ik_ms=1.8,
+                tick_ms_p99=3.1,
+                jitter_ms_p99=0.4,
+                overruns=2,
+            ),
+            task="pick_place",
+            instruction="put the cup on the plate",
+            calibration_profile="",
+            wrist_error_mm=(4.2, 11.7),
+            arm_q=tuple(float(x) for x in np.linspace(-1.0, 2.4, 14)),
+            arm_q_min=arm_min,
+            arm_q_max=arm_max,
+            dataset=dataset,
         )
         self.marks: dict[str, bool | None] = {}
         self.discarded: list[str] = []
@@ -159,9 +203,13 @@ class ScriptedSession(SessionControl):
             raise self._error(f"episode {self._status.episode_id} is already recording; stop it first")
         eid = f"episode_{self._n:06d}"
         self._n += 1
-        self._set(episode=EpisodeState.RECORDING, episode_id=eid, episode_rows=0,
-                  task=task if task is not None else self._status.task,
-                  instruction=instruction if instruction is not None else self._status.instruction)
+        self._set(
+            episode=EpisodeState.RECORDING,
+            episode_id=eid,
+            episode_rows=0,
+            task=task if task is not None else self._status.task,
+            instruction=instruction if instruction is not None else self._status.instruction,
+        )
         return eid
 
     def stop_episode(self, success: bool | None = None) -> str | None:
@@ -218,8 +266,9 @@ class ScriptedSession(SessionControl):
         """Advance the fake measurements (as a loop would, a few times a second); from tick 5 on
         the right wrist tracker has lost tracking."""
         s = self._status
-        devices = tuple(DeviceStatus(d.name, False, 250.0) if d.name == "right_wrist" and k >= 5 else d
-                        for d in s.devices)
+        devices = tuple(
+            DeviceStatus(d.name, False, 250.0) if d.name == "right_wrist" and k >= 5 else d for d in s.devices
+        )
         self._set(
             devices=devices,
             wrist_error_mm=(4.0 + 3.0 * np.sin(k / 5.0), 8.0 + 5.0 * np.cos(k / 7.0)),

@@ -97,8 +97,9 @@ def test_annotate_round_trip_through_the_ui(qtbot, dataset, artifacts):
     # reopen: a new window on the same dataset finds everything, filtered by the new tag
     info = next(i for i in Dataset.open(dataset).episodes() if i.episode_id == "episode_000002")
     assert info.success is True and info.tags == ("clean", "two-hands") and info.notes == "handle squeaks"
-    assert info.segments == ({"start": 0.5, "end": 1.5, "label": "grasp",
-                              "language": "grasp the handle with the right hand"},)
+    assert info.segments == (
+        {"start": 0.5, "end": 1.5, "label": "grasp", "language": "grasp the handle with the right hand"},
+    )
     assert info.attrs.get("trim") is None
     again = _open(qtbot, dataset)
     again.tag_filter.setCurrentText("clean")
@@ -106,10 +107,16 @@ def test_annotate_round_trip_through_the_ui(qtbot, dataset, artifacts):
     _click_episode(qtbot, again, "episode_000002")
     assert again.success_radio.isChecked() and again.notes_edit.toPlainText() == "handle squeaks"
     assert again.segment_table.item(0, 3).text() == "grasp the handle with the right hand"
-    qtbot.mouseClick(again.segment_table.viewport(), Qt.MouseButton.LeftButton,
-                     pos=again.segment_table.visualItemRect(again.segment_table.item(0, 0)).center())
-    qtbot.mouseDClick(again.segment_table.viewport(), Qt.MouseButton.LeftButton,
-                      pos=again.segment_table.visualItemRect(again.segment_table.item(0, 0)).center())
+    qtbot.mouseClick(
+        again.segment_table.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=again.segment_table.visualItemRect(again.segment_table.item(0, 0)).center(),
+    )
+    qtbot.mouseDClick(
+        again.segment_table.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=again.segment_table.visualItemRect(again.segment_table.item(0, 0)).center(),
+    )
     assert again.playback.index == 15  # double-click jumps to the segment's start
     qtbot.mouseClick(again.remove_segment_button, Qt.MouseButton.LeftButton)
     assert Dataset.open(dataset).episode("episode_000002").attrs["segments"] == []

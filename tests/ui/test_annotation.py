@@ -55,10 +55,18 @@ def test_every_edit_is_saved_and_round_trips(dataset):
     # reopen from disk: a new process would see exactly this
     reader = Dataset.open(dataset).episode("episode_000001")
     a = Annotation.from_attrs(reader.attrs)
-    assert a.segments == (Segment(0.2, 1.0, "grasp", "grasp both handles"), Segment(1.0, 2.5, "lift", "lift the box to the chest"))
+    assert a.segments == (
+        Segment(0.2, 1.0, "grasp", "grasp both handles"),
+        Segment(1.0, 2.5, "lift", "lift the box to the chest"),
+    )
     assert a.success is True and a.tags == ("two-hands", "slow") and a.notes == "box slid at 2 s"
     assert a.trim == (0.1, 2.9)
-    assert reader.attrs["segments"][1] == {"start": 1.0, "end": 2.5, "label": "lift", "language": "lift the box to the chest"}
+    assert reader.attrs["segments"][1] == {
+        "start": 1.0,
+        "end": 2.5,
+        "label": "lift",
+        "language": "lift the box to the chest",
+    }
     assert reader.info.status is EpisodeStatus.COMPLETE and reader.n_rows == 90
     assert "annotated_at" in reader.attrs
     assert _arrays_digest(dataset) == before  # attrs only: no array chunk was rewritten
@@ -76,7 +84,8 @@ def test_undo_and_redo_write_back(dataset):
     editor.update_segment(0, end_s=2.0, language="reach for the handle")
     assert editor.undo() == "edit segment 'reach'"
     assert Annotation.from_attrs(Dataset.open(dataset).episode("episode_000002").attrs).segments == (
-        Segment(0.5, 1.5, "reach", ""),)
+        Segment(0.5, 1.5, "reach", ""),
+    )
     assert editor.undo() == "add segment 'reach'"
     assert editor.undo() == "mark failure"
     on_disk = Dataset.open(dataset).episode("episode_000002").attrs
@@ -95,7 +104,9 @@ def test_undo_and_redo_write_back(dataset):
 
 def test_invalid_edits_are_refused_before_writing(dataset):
     editor = AnnotationEditor(Dataset.open(dataset).episode("episode_000000"))
-    with pytest.raises(AnnotationError, match=r"segment end=3.500 s is outside episode episode_000000 \(0 .. 2.967 s\)"):
+    with pytest.raises(
+        AnnotationError, match=r"segment end=3.500 s is outside episode episode_000000 \(0 .. 2.967 s\)"
+    ):
         editor.add_segment(1.0, 3.5, "lift")
     with pytest.raises(AnnotationError, match="not after its start"):
         editor.add_segment(2.0, 1.0, "lift")
@@ -117,8 +128,11 @@ def test_annotations_are_visible_to_the_trainer_filters(dataset):
     windows = pytest.importorskip("policies.windows")
     from policies.config import WindowConfig
 
-    for eid, success, label in (("episode_000000", True, "grasp"), ("episode_000001", True, "lift"),
-                                ("episode_000002", False, "grasp")):
+    for eid, success, label in (
+        ("episode_000000", True, "grasp"),
+        ("episode_000001", True, "lift"),
+        ("episode_000002", False, "grasp"),
+    ):
         editor = AnnotationEditor(Dataset.open(dataset).episode(eid))
         editor.set_success(success)
         editor.add_segment(0.5, 1.5, label)

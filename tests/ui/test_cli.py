@@ -41,7 +41,8 @@ def test_annotate_command(qapp, dataset):
     from ui.annotate import AnnotateWindow
 
     seen = _run_and_inspect(
-        ["annotate", str(dataset), "--task", "lift_box", "--episode", "episode_000004"], AnnotateWindow,
+        ["annotate", str(dataset), "--task", "lift_box", "--episode", "episode_000004"],
+        AnnotateWindow,
         lambda w: {"listed": [i.episode_id for i in w.table_model.infos], "open": w.editor.episode_id},
     )
     assert seen == {"rc": 0, "count": 1, "listed": ["episode_000001", "episode_000004"], "open": "episode_000004"}
@@ -59,8 +60,10 @@ def test_console_command_connects_to_a_server(qapp):
     session = ScriptedSession()
     with BackgroundServer(create_app(ServerConfig(port=0), session)) as server:
         seen = _run_and_inspect(
-            ["console", "--url", server.url], ConsoleWindow,
-            lambda w: {"status": w.model.latest is not None, "url": w.client.url}, after_ms=2000,
+            ["console", "--url", server.url],
+            ConsoleWindow,
+            lambda w: {"status": w.model.latest is not None, "url": w.client.url},
+            after_ms=2000,
         )
     assert seen == {"rc": 0, "count": 1, "status": True, "url": server.url}
 

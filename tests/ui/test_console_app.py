@@ -28,8 +28,10 @@ def console(qtbot, tmp_path):
     ticks = iter(range(10**9))
     ticker.timeout.connect(lambda: session.tick(next(ticks)))  # the "loop" moving its measurements
     ticker.start(50)
-    with BackgroundServer(create_app(ServerConfig(port=0, profiles_dir=profiles), session)) as server, \
-            SessionClient(server.url) as client:
+    with (
+        BackgroundServer(create_app(ServerConfig(port=0, profiles_dir=profiles), session)) as server,
+        SessionClient(server.url) as client,
+    ):
         window = ConsoleWindow(client, camera="head")
         qtbot.addWidget(window)
         with qtbot.waitExposed(window):
@@ -61,8 +63,9 @@ def test_one_key_records_and_safety_keys_reach_the_session(qtbot, console, artif
     assert session.status().engage is EngageState.ENGAGED
     _wait_status(qtbot, window, lambda s: s.engage is EngageState.ENGAGED)
     assert window.engage_label.text() == "ENGAGED" and window.engage_button.text() == "disengage [E]"
-    qtbot.waitUntil(lambda: window.camera_label.pixmap() is not None and not window.camera_label.pixmap().isNull(),
-                    timeout=3000)
+    qtbot.waitUntil(
+        lambda: window.camera_label.pixmap() is not None and not window.camera_label.pixmap().isNull(), timeout=3000
+    )
     qtbot.wait(3000)  # fill the plots with a few seconds of measurements
     window.resize(1400, 880)
     qtbot.wait(100)
@@ -87,8 +90,20 @@ def test_one_key_records_and_safety_keys_reach_the_session(qtbot, console, artif
     qtbot.keyClick(window, Qt.Key.Key_Delete)
     assert session.discarded == ["episode_000001"]
     # a toggle asks the session to stop first (authoritative), and starts only if nothing was recording
-    assert session.calls == ["stop", "start", "engage", "estop", "engage", "release", "stop", "mark", "mark", "stop",
-                             "start", "discard"]
+    assert session.calls == [
+        "stop",
+        "start",
+        "engage",
+        "estop",
+        "engage",
+        "release",
+        "stop",
+        "mark",
+        "mark",
+        "stop",
+        "start",
+        "discard",
+    ]
 
 
 def test_task_profile_lights_and_plots(qtbot, console):

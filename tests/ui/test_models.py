@@ -101,13 +101,24 @@ def test_lights_overlay_and_joint_limits():
     assert [m.light(d) for d in m.latest.devices] == [Light.LOST, Light.OFF]
     assert ("TRACKING LOST: head", Light.LOST) in m.overlay().items
     assert not any("left_ankle" in text for text, _ in m.overlay().items)
-    s = _status(1.0, engage=EngageState.ESTOP, episode=EpisodeState.RECORDING, episode_id="episode_000003",
-                episode_rows=120, devices=(DeviceStatus("head", True, 5.0), DeviceStatus("right_wrist", False, 300.0)))
+    s = _status(
+        1.0,
+        engage=EngageState.ESTOP,
+        episode=EpisodeState.RECORDING,
+        episode_id="episode_000003",
+        episode_rows=120,
+        devices=(DeviceStatus("head", True, 5.0), DeviceStatus("right_wrist", False, 300.0)),
+    )
     words = [text for text, _ in overlay(s).items]
-    assert words == ["ESTOP", "REC episode_000003 120 rows", "E-STOP: release before engaging",
-                     "TRACKING LOST: right_wrist"]
-    assert overlay(replace(s, link="stale", engage=EngageState.ENGAGED, episode=EpisodeState.IDLE,
-                           devices=())).items == (("ENGAGED", Light.OK), ("robot link stale", Light.LOST))
+    assert words == [
+        "ESTOP",
+        "REC episode_000003 120 rows",
+        "E-STOP: release before engaging",
+        "TRACKING LOST: right_wrist",
+    ]
+    assert overlay(
+        replace(s, link="stale", engage=EngageState.ENGAGED, episode=EpisodeState.IDLE, devices=())
+    ).items == (("ENGAGED", Light.OK), ("robot link stale", Light.LOST))
     s = _status(1.0, arm_q=(0.0, 0.95, -0.99, 0.5), arm_q_min=(-1.0,) * 4, arm_q_max=(1.0,) * 4)
     np.testing.assert_allclose(ConsoleModel.joint_fractions(s), [0.5, 0.975, 0.005, 0.75])
     np.testing.assert_array_equal(ConsoleModel.near_limit(s), [False, True, True, False])

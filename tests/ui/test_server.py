@@ -165,7 +165,10 @@ def test_dataset_browsing_and_filters(http):
     assert s["tasks"] == ["lift_box", "open_drawer", "pick_place"] and s["operators"] == ["alice", "bob"]
     assert s["duration_s"] == pytest.approx(5 * 89 / 30.0, abs=1e-6)
     page = http.get("/dataset/episodes").json()
-    assert page["total"] == 6 and [e["episode_id"] for e in page["episodes"]][:2] == ["episode_000000", "episode_000001"]
+    assert page["total"] == 6 and [e["episode_id"] for e in page["episodes"]][:2] == [
+        "episode_000000",
+        "episode_000001",
+    ]
     ids = lambda **q: [e["episode_id"] for e in http.get("/dataset/episodes", params=q).json()["episodes"]]  # noqa: E731
     assert ids(task="lift_box") == ["episode_000001", "episode_000004"]
     assert ids(success="success") == ["episode_000000", "episode_000003"]
@@ -188,8 +191,9 @@ def test_thumbnail_is_a_small_jpeg_of_the_right_row(http):
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     first = simplejpeg.decode_jpeg(r.content)
     assert first.shape[1] <= 80 and first.shape[0] == first.shape[1] * 3 // 4
-    last = simplejpeg.decode_jpeg(http.get("/dataset/episodes/episode_000001/thumbnail",
-                                           params={"index": -1, "width": 80}).content)
+    last = simplejpeg.decode_jpeg(
+        http.get("/dataset/episodes/episode_000001/thumbnail", params={"index": -1, "width": 80}).content
+    )
     # the orange square moves from the left edge (row 0) to the right edge (last row)
     orange = lambda img: np.nonzero((img[..., 0] > 200) & (img[..., 2] < 120))[1].mean()  # noqa: E731
     assert orange(first) < 20 and orange(last) > 60
@@ -198,10 +202,16 @@ def test_thumbnail_is_a_small_jpeg_of_the_right_row(http):
 
 
 def test_patch_annotations_round_trip_to_the_recorder(http, dataset):
-    body = {"success": False, "tags": ["occluded", " retry "], "notes": "cup slipped",
-            "segments": [{"start": 1.0, "end": 2.0, "label": "lift", "language": "lift the cup"},
-                         {"start": 0.0, "end": 1.0, "label": "grasp"}],
-            "trim": [0.2, 2.5]}
+    body = {
+        "success": False,
+        "tags": ["occluded", " retry "],
+        "notes": "cup slipped",
+        "segments": [
+            {"start": 1.0, "end": 2.0, "label": "lift", "language": "lift the cup"},
+            {"start": 0.0, "end": 1.0, "label": "grasp"},
+        ],
+        "trim": [0.2, 2.5],
+    }
     r = http.patch("/dataset/episodes/episode_000002", json=body)
     assert r.status_code == 200, r.text
     got = r.json()
@@ -211,7 +221,8 @@ def test_patch_annotations_round_trip_to_the_recorder(http, dataset):
     assert info.success is False and info.notes == "cup slipped" and info.attrs["trim"] == [0.2, 2.5]
     assert info.segments[1] == {"start": 1.0, "end": 2.0, "label": "lift", "language": "lift the cup"}
     assert [e["episode_id"] for e in http.get("/dataset/episodes", params={"segment": "lift"}).json()["episodes"]] == [
-        "episode_000002"]
+        "episode_000002"
+    ]
     r = http.patch("/dataset/episodes/episode_000002", json={"segments": [{"start": 2.0, "end": 9.0, "label": "x"}]})
     assert r.status_code == 422 and "outside episode" in r.json()["detail"]
     r = http.patch("/dataset/episodes/episode_000002", json={"clear_trim": True, "success": None})
@@ -279,8 +290,12 @@ def test_serve_command_in_a_subprocess(dataset):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "teleop.cli", "serve", "--dataset", str(dataset), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "teleop.cli", "serve", "--dataset", str(dataset), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.perf_counter() + 30.0
         summary = None
@@ -322,7 +337,9 @@ def test_profile_directory_loads_json_and_yaml(profiles):
     assert d.load("alice").eye_height == 1.70  # JSON, as CalibrationProfile.save writes it
     with pytest.raises(CalibrationError, match="eye_height=2.9 is outside the plausible range"):
         d.load("giant")
-    with pytest.raises(ProfileNotFoundError, match="no calibration profile 'carol'.*profiles: alice, bob, broken, giant"):
+    with pytest.raises(
+        ProfileNotFoundError, match="no calibration profile 'carol'.*profiles: alice, bob, broken, giant"
+    ):
         d.load("carol")
     assert ProfileDirectory(profiles / "absent").list() == []
 
@@ -339,8 +356,10 @@ def test_toggle_decides_from_the_session_not_a_lagging_snapshot(dataset):
             return self._frozen  # still says IDLE after start
 
     session = LaggingSession()
-    with BackgroundServer(create_app(ServerConfig(port=0), session)) as srv, \
-            httpx.Client(base_url=srv.url, trust_env=False) as http:
+    with (
+        BackgroundServer(create_app(ServerConfig(port=0), session)) as srv,
+        httpx.Client(base_url=srv.url, trust_env=False) as http,
+    ):
         first = http.post("/episode/toggle").json()
         second = http.post("/episode/toggle").json()  # the pedal pressed again before the next snapshot
     assert first == {"action": "started", "episode_id": "episode_000000", "recording": True}

@@ -30,11 +30,14 @@ SCHEMA = schemathesis.openapi.from_dict(OPENAPI)
 OPERATIONS = sorted(result.ok().label for result in SCHEMA.get_all_operations())
 #: Operations that take input (only those can be sent invalid data).
 WITH_INPUT = sorted(
-    f"{method.upper()} {path}" for path, item in OPENAPI["paths"].items() for method, op in item.items()
+    f"{method.upper()} {path}"
+    for path, item in OPENAPI["paths"].items()
+    for method, op in item.items()
     if op.get("parameters") or op.get("requestBody")
 )
 CASES = [(label, GenerationMode.POSITIVE) for label in OPERATIONS] + [
-    (label, GenerationMode.NEGATIVE) for label in WITH_INPUT]
+    (label, GenerationMode.NEGATIVE) for label in WITH_INPUT
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,22 +51,33 @@ def live_server(dataset_template, tmp_path_factory):
 
 
 def test_schema_lists_every_route():
-    assert len(OPERATIONS) >= 20 and "POST /episode/toggle" in OPERATIONS and "PATCH /dataset/episodes/{episode_id}" in OPERATIONS
+    assert (
+        len(OPERATIONS) >= 20
+        and "POST /episode/toggle" in OPERATIONS
+        and "PATCH /dataset/episodes/{episode_id}" in OPERATIONS
+    )
 
 
 @pytest.mark.parametrize(("label", "mode"), CASES, ids=[f"{label} {mode.value}" for label, mode in CASES])
 def test_no_server_errors(label, mode, live_server):
     operation = SCHEMA.find_operation_by_label(label)
-    checks = [not_a_server_error] + ([status_code_conformance, response_schema_conformance]
-                                     if mode is GenerationMode.POSITIVE else [])
+    checks = [not_a_server_error] + (
+        [status_code_conformance, response_schema_conformance] if mode is GenerationMode.POSITIVE else []
+    )
     seen = []
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-              database=None)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
     def fuzz(case):
-        response = case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Bearer {TOKEN}"},
-                                          checks=checks)
+        response = case.call_and_validate(
+            base_url=live_server.url, headers={"Authorization": f"Bearer {TOKEN}"}, checks=checks
+        )
         seen.append(response.status_code)
 
     fuzz()

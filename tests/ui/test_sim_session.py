@@ -8,7 +8,6 @@ come from here (the simulated G1's head camera).
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from PySide6.QtCore import Qt
@@ -38,9 +37,11 @@ def test_console_and_annotate_on_the_simulated_robot(qtbot, tmp_path, artifacts)
 
     profiles = tmp_path / "profiles"
     CalibrationProfile(name="bob", eye_height=1.80, arm_length=0.62).save(profiles)
-    with open_session("sim", dataset=tmp_path / "ds", task="pick_place", profiles_dir=profiles) as session, \
-            BackgroundServer(create_app(ServerConfig(port=0, profiles_dir=profiles), session)) as server, \
-            SessionClient(server.url, timeout_s=10.0) as client:
+    with (
+        open_session("sim", dataset=tmp_path / "ds", task="pick_place", profiles_dir=profiles) as session,
+        BackgroundServer(create_app(ServerConfig(port=0, profiles_dir=profiles), session)) as server,
+        SessionClient(server.url, timeout_s=10.0) as client,
+    ):
         console = ConsoleWindow(client, camera="head")
         qtbot.addWidget(console)
         console.resize(1400, 880)
@@ -89,8 +90,14 @@ def test_console_and_annotate_on_the_simulated_robot(qtbot, tmp_path, artifacts)
     window.grab().save(str(artifacts / "annotate.png"))
     window.close()
     seg = Dataset.open(tmp_path / "ds").episodes()[0].segments[0]
-    time_s = Dataset.open(tmp_path / "ds").episode(info.episode_id).time  # rows at the loop's first tick past each 1/30 s
-    assert seg["label"] == "reach" and seg["start"] == pytest.approx(time_s[10]) and seg["end"] == pytest.approx(time_s[-10])
+    time_s = (
+        Dataset.open(tmp_path / "ds").episode(info.episode_id).time
+    )  # rows at the loop's first tick past each 1/30 s
+    assert (
+        seg["label"] == "reach"
+        and seg["start"] == pytest.approx(time_s[10])
+        and seg["end"] == pytest.approx(time_s[-10])
+    )
 
 
 def test_unknown_session_kind_is_refused():
