@@ -112,60 +112,32 @@ def _sim_session(
 ) -> "tuple[SessionControl, _RealTimePacer]":
     """A simulated session running in real time on its own thread, recording into ``dataset``.
 
-    The in-process simulation advances in lock-step with the loop (one physics period per
-    tick, cameras rendered on simulation time); a pacing hook after each tick sleeps until
-    the wall clock has caught up with the simulation clock, so the session runs at 1x real
-    time like a robot would (or slower, never faster, when the machine cannot keep up).
+    Assembled by :func:`teleop.app.build_session` (the one place that wires input,
+    calibration, IK, safety, robot and recorder) in lock-step mode, so the simulated cameras
+    are rendered on simulation time; a pacing hook after each tick sleeps until the wall clock
+    has caught up with the simulation clock, so the session runs at 1x real time like a robot
+    would (or slower, never faster, when the machine cannot keep up).
     """
-    from calibration import CalibrationProfile, OperatorToRobot
-    from ik import HandRetargeter, HandRetargeterConfig, UpperBodyIK, UpperBodyIKConfig
-    from recorder import DatasetWriter
-    from teleop.inputs.scripted import ScriptedConfig, ScriptedOperator
-    from teleop.locomotion import LocomotionChannel, LocomotionConfig
-    from teleop.loop import LoopConfig, TeleopLoop
-    from teleop.robot.sim import SimBackend, SimConfig
-    from teleop.safety import SafetyConfig, SafetyFilter
-    from teleop.session import TeleopSession
-
-    profile = CalibrationProfile(name="scripted")
-    mapping = OperatorToRobot(profile)
-    loop_cfg = LoopConfig(lockstep=True, cameras=cameras)
-    sim_cfg = SimConfig(task=task, cameras=cameras)
-    backend = SimBackend(sim_cfg)
-    backend.start()
-    sim = backend.sim
-    writer = DatasetWriter(
-        dataset, record_hz=loop_cfg.record_hz, camera_shapes={c: sim_cfg.camera_size for c in cameras}
-    )
-    operator = ScriptedOperator(sim, mapping, clock=lambda: sim.time, config=ScriptedConfig(task=task))
-    loop = TeleopLoop(
-        operator,
-        backend,
-        mapping,
-        UpperBodyIK(UpperBodyIKConfig()),
-        {side: HandRetargeter(side, HandRetargeterConfig()) for side in ("left", "right")},
-        SafetyFilter(SafetyConfig()),
-        locomotion=LocomotionChannel(LocomotionConfig()),
-        config=loop_cfg,
-        clock=lambda: sim.time,
-    )
-    session = TeleopSession(
-        loop,
-        writer,
-        task=task,
-        instruction=sim.task.instruction,
-        operator="scripted",
-        calibration=profile.to_dict(),
-        profile_name=profile.name,
-    )
     from calibration import profiles_dir as default_profiles_dir
+    from teleop.app import SessionOptions, build_session
     from ui.profiles import ProfileDirectory
 
-    profiles = ProfileDirectory(default_profiles_dir(profiles_dir))
-    session.profile_loader = lambda name: OperatorToRobot(profiles.load(name))
-    pacer = _RealTimePacer(loop.on_tick, sim)  # wraps the session's hook (commands, status)
+    directory = default_profiles_dir(profiles_dir)
+    opts = SessionOptions(input="scripted", robot="sim", task=task, dataset=str(dataset),
+                          profiles_dir=str(directory), lockstep=True, cameras=tuple(cameras))
+    session = build_session(opts)
+    loop = session.loop
+    profiles = ProfileDirectory(directory)  # JSON and YAML profiles, as the server lists them
+    session.profile_loader = lambda name: _mapping(profiles.load(name))
+    pacer = _RealTimePacer(loop.on_tick, loop.backend.sim)  # wraps the session's hook (commands, status)
     loop.on_tick = pacer
     loop.start()
     session.run_in_thread()
     log.info("simulated session running in real time: task %s, recording into %s", task, dataset)
     return session, pacer
+
+
+def _mapping(profile):
+    from calibration import OperatorToRobot
+
+    return OperatorToRobot(profile)
