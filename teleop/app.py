@@ -36,7 +36,9 @@ class SessionOptions:
         speed: replay speed factor.
         rate_hz: loop rate [Hz]; record_hz: recording rate [Hz].
         lockstep: simulation only: run on simulation time as fast as possible (demo, tests).
-        cameras: simulated cameras to record (lock-step) .
+        cameras: cameras to record: simulated camera names (``head``) rendered in the loop in
+            lock-step, or ``NAME=SPEC`` strings (``head=sim``, ``head=uvc:0``, ``head=realsense``,
+            ``head=teleimager:192.168.123.164``) captured by their own threads in real time.
         domain, interface, amo_dir: DDS link options (see docs/robot_link.md).
         locomotion: where walking commands come from (:data:`LOCOMOTION_SOURCES`).
     """
@@ -91,11 +93,16 @@ def load_mapping(profile: str | None, profiles_dir: str | None = None):
     return OperatorToRobot(p), p
 
 
+def sim_camera_names(cameras: tuple[str, ...]) -> tuple[str, ...]:
+    """Names of the simulated cameras among ``head`` / ``head=sim`` / ``head=uvc:0`` specs."""
+    return tuple(c.partition("=")[0] for c in cameras if "=" not in c or c.partition("=")[2] == "sim")
+
+
 def make_backend(opts: SessionOptions):
     if opts.robot == "sim":
         from teleop.robot.sim import SimBackend, SimConfig
 
-        return SimBackend(SimConfig(task=opts.task, seed=opts.seed, cameras=opts.cameras))
+        return SimBackend(SimConfig(task=opts.task, seed=opts.seed, cameras=sim_camera_names(opts.cameras)))
     from teleop.robot.dds import make_dds_backend
 
     return make_dds_backend(domain=opts.domain, interface=opts.interface, amo_dir=opts.amo_dir)
@@ -115,6 +122,24 @@ def make_input(opts: SessionOptions, backend, mapping, clock: Callable[[], float
     return make_source(opts.input)
 
 
+def _camera_rig(opts: SessionOptions, backend):
+    """The camera rig of a real-time session (None in lock-step, where the loop renders)."""
+    if opts.lockstep or not opts.cameras:
+        return None, None
+    from teleop.cameras import SimStateTap, open_rig, parse_camera
+    from teleop.cameras.config import CameraKind
+
+    configs = [parse_camera(c if "=" in c else f"{c}=sim") for c in opts.cameras]
+    sim = getattr(backend, "sim", None)
+    uses_sim = any(c.kind is CameraKind.SIM for c in configs)
+    if uses_sim and sim is None:
+        raise ConfigError("simulated cameras need --robot sim; on a real robot use uvc, realsense or teleimager cameras")
+    tap = SimStateTap(sim.model) if uses_sim else None
+    rig = open_rig(configs, sim=sim, tap=tap)
+    rig.start()
+    return rig, tap
+
+
 def build_session(opts: SessionOptions, ik=None, hands=None):
     """A ready-to-start :class:`teleop.session.TeleopSession` (robot started, loop not yet started).
 
@@ -132,19 +157,23 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
     clock = (lambda: backend.sim.time) if opts.lockstep else process_clock.now
     source = make_input(opts, backend, mapping, clock)
     loop_cfg = LoopConfig(rate_hz=opts.rate_hz, record_hz=opts.record_hz, lockstep=opts.lockstep,
-                          cameras=opts.cameras if opts.lockstep else (), camera_hz=opts.camera_hz)
+                          cameras=sim_camera_names(opts.cameras) if opts.lockstep else (), camera_hz=opts.camera_hz)
     ik = ik or UpperBodyIK(UpperBodyIKConfig())
     hands = hands or {side: HandRetargeter(side, HandRetargeterConfig()) for side in ("left", "right")}
     sticks = None if opts.locomotion == "controllers" else make_stick_source(
         opts.locomotion, domain=opts.domain, interface=opts.interface)
+    rig, tap = _camera_rig(opts, backend)
     loop = TeleopLoop(source, backend, mapping, ik, hands, SafetyFilter(SafetyConfig()),
-                      locomotion=LocomotionChannel(LocomotionConfig(), source=sticks), config=loop_cfg, clock=clock)
+                      locomotion=LocomotionChannel(LocomotionConfig(), source=sticks), config=loop_cfg, clock=clock,
+                      cameras=rig, sim_tap=tap)
     writer = None
     if opts.dataset is not None:
         from recorder import DatasetWriter
 
         shapes = {}
-        if opts.robot == "sim" and loop_cfg.cameras:
+        if rig is not None:
+            shapes = rig.shapes()
+        elif opts.robot == "sim" and loop_cfg.cameras:
             shapes = {c: backend.sim.config.camera_size for c in loop_cfg.cameras}
         writer = DatasetWriter(opts.dataset, record_hz=opts.record_hz, camera_shapes=shapes)
     task = opts.task or ""

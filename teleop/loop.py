@@ -111,6 +111,8 @@ class TeleopLoop:
         locomotion=None,
         config: LoopConfig | None = None,
         clock: Callable[[], float] | None = None,
+        cameras=None,
+        sim_tap=None,
     ):
         self.source = source
         self.backend = backend
@@ -120,6 +122,10 @@ class TeleopLoop:
         self.safety = safety
         self.locomotion = locomotion
         self.config = config or LoopConfig()
+        #: A ``teleop.cameras.CameraRig`` whose capture threads feed the recorder (real-time sessions).
+        self.cameras = cameras
+        #: A ``teleop.cameras.SimStateTap`` the loop publishes the simulation state to after each step.
+        self.sim_tap = sim_tap
         self.dt = 1.0 / self.config.rate_hz
         self.clock = clock or process_clock.now
         self.frame = OperatorFrame()
@@ -176,10 +182,12 @@ class TeleopLoop:
                  self.backend.name, self.config.rate_hz)
 
     def stop(self) -> None:
-        """Shutdown order: stop commanding, robot to a safe hold, inputs off (the session finalizes the recorder)."""
+        """Shutdown order: stop commanding, inputs off, cameras off, robot to a safe state (the session finalizes the recorder)."""
         self._stop.set()
         try:
             self.source.stop()
+            if self.cameras is not None:
+                self.cameras.stop()
         finally:
             self.backend.stop()
 
@@ -210,6 +218,8 @@ class TeleopLoop:
         if problem is not None and self.locomotion is not None:
             self.locomotion.zero()
         self.backend.step(self.dt)  # advances a simulation by one period; real robots ignore it
+        if self.sim_tap is not None:
+            self.sim_tap.publish_sim(self.backend.sim, stamp=self.clock())
         self.last_state = self.backend.read_state()
         self._maybe_record(t0)
         self.ticks += 1
@@ -278,6 +288,10 @@ class TeleopLoop:
         if self._next_record < now:  # fell behind (a stall): realign instead of bursting rows
             self._next_record = now + 1.0 / self.config.record_hz
         st = self.last_state
+        if self.cameras is not None:
+            frames = self.cameras.snapshot(now)
+        else:
+            frames = dict(self._camera_frames) if self.config.cameras else None
         rec = TickRecord(
             t=now,
             state=st.state_vector(),
@@ -286,10 +300,16 @@ class TeleopLoop:
             robot_stamp=st.stamp if not self.config.lockstep else now,
             operator=self.frame.as_arrays(),
             operator_stamp=self.frame.stamp,
-            cameras=dict(self._camera_frames) if self.config.cameras else None,
+            cameras=frames,
         )
         self.recorder.append(rec)
         self.records += 1
+
+    def latest_frame(self, camera: str):
+        """Newest ``(image, acquisition stamp)`` of ``camera``, or None."""
+        if self.cameras is not None:
+            return self.cameras.latest_frame(camera)
+        return self._camera_frames.get(camera)
 
     def start_recording(self, writer) -> None:
         self.recorder = writer

@@ -229,4 +229,4 @@ class TeleopSession(SessionControl):
         self._call(go)
 
     def latest_frame(self, camera: str):
-        return self.loop._camera_frames.get(camera)
+        return self.loop.latest_frame(camera)

@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 EPILOG = """examples:
   psi-teleop teleop --input scripted --robot sim --duration 20            # watch the scripted operator
+  psi-teleop teleop --duration 15 --camera head --dataset /tmp/rt --record  # real time, head camera recorded
   psi-teleop teleop --input openxr --robot sim --profile alice --dataset data/alice --record
   psi-teleop teleop --input replay --episode data/demo:episode_000000 --robot sim --speed 0.5
   psi-teleop teleop --input openxr --robot dds --interface enp3s0 --domain 0 --amo-dir ~/amo --profile alice
@@ -36,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
     parser.add_argument("--dataset", default=None, help="record into this dataset")
     parser.add_argument("--record", action="store_true", help="record the whole session as one episode (needs --dataset)")
+    parser.add_argument("--camera", action="append", default=[], metavar="NAME=SPEC",
+                        help="record a camera (repeatable): head (simulated), head=uvc:0, head=realsense, "
+                             "head=teleimager:192.168.123.164")
     parser.add_argument("--rate", type=float, default=100.0, help="loop rate [Hz] (50..500, default 100)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--locomotion", default="controllers", choices=LOCOMOTION_SOURCES, help="walking command source")
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     opts = SessionOptions(input=args.input, robot=args.robot, task=args.task, seed=args.seed, dataset=args.dataset,
                           profile=args.profile, profiles_dir=args.profiles, episode=args.episode, speed=args.speed,
                           rate_hz=args.rate, domain=args.domain, interface=args.interface, amo_dir=args.amo_dir,
-                          locomotion=args.locomotion)
+                          locomotion=args.locomotion, cameras=tuple(args.camera))
     console = Console()
     session = build_session(opts)
     loop = session.loop
