@@ -39,6 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot", choices=["sim", "dds"], default="sim", help="robot backend (default: sim)")
     parser.add_argument("--device", default="cpu", help="torch device for inference (default: cpu)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA weights exist")
+    parser.add_argument("--inference", choices=["auto", "process", "thread"], default="auto",
+                        help="where the network runs: a child process (keeps the 30 Hz control thread on time "
+                             "on a busy computer) or the inference thread itself; auto: process on the robot, "
+                             "thread in the lock-stepped simulation")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for inference (default 1: predictable latency next to the control thread)")
     r = parser.add_argument_group("real-time chunking")
@@ -90,18 +94,31 @@ def run(args: argparse.Namespace) -> int:
     policy = FlowPolicy.load(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     rtc = _rtc_config(args)
     meta = policy.meta
-    if args.robot == "sim":
-        return _run_sim(args, policy, rtc)
-    return _run_dds(args, policy, rtc, meta)
+    in_process = args.inference == "process" or (args.inference == "auto" and args.robot == "dds")
+    if in_process:
+        import functools
+
+        from policies.subprocess_policy import SubprocessPolicy, load_flow_policy
+
+        served = SubprocessPolicy(functools.partial(load_flow_policy, str(args.checkpoint), args.device,
+                                                    not args.no_ema), threads=args.threads)
+    try:
+        runner = served if in_process else policy
+        if args.robot == "sim":
+            return _run_sim(args, runner, rtc, meta)
+        return _run_dds(args, runner, rtc, meta)
+    finally:
+        if in_process:
+            served.close()
 
 
-def _run_sim(args, policy, rtc) -> int:
+def _run_sim(args, policy, rtc, meta) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from policies.rollout import evaluate
 
-    task = args.task or (policy.meta.tasks[0] if policy.meta.tasks else None)
+    task = args.task or (meta.tasks[0] if meta.tasks else None)
     if task is None:
         raise ConfigError("the checkpoint names no task; pass --task")
     if args.episodes < 1:
