@@ -182,7 +182,7 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
-        """A named size: ``cpu-tiny`` (~0.5M), ``cpu-small`` (~4M), ``cpu-base`` (~15M), ``gpu-500m`` (~500M)."""
+        """A named size: ``cpu-tiny`` (0.34M parameters), ``cpu-small`` (4.9M), ``cpu-base`` (19M), ``gpu-500m`` (510M)."""
         presets = {
             "cpu-tiny": dict(width=64, depth=2, heads=4),
             "cpu-small": dict(width=192, depth=4, heads=4),
