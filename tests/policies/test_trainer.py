@@ -54,3 +54,14 @@ def test_training_lowers_the_loss_and_resumes(tmp_path, synthetic_dataset):
 def test_missing_checkpoint_says_how_to_make_one(tmp_path):
     with pytest.raises(CheckpointError, match="psi-teleop train"):
         FlowPolicy.load(tmp_path)
+
+
+def _train_tiny(tmp_path):
+    """A checkpoint trained for a few steps on synthetic episodes (for tests that need one)."""
+    from tests.policies.conftest import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "tiny_data", episodes=2, T=40)
+    window = WindowConfig(horizon=30, val_fraction=0.0)
+    Trainer(data, tmp_path / "tiny_ckpt", window, model_for_window(window, "cpu-tiny"),
+            TrainConfig(steps=5, batch_size=8, warmup_steps=1, num_threads=1)).fit(progress=False)
+    return tmp_path / "tiny_ckpt"
