@@ -1,8 +1,10 @@
 """Dataset windows, the flow-matching action expert, the trainer, the RTC runtime, rollout and evaluation.
 
-    from policies import Trainer, FlowPolicy, RTCRuntime
+    from policies import FlowPolicy, RTCRuntime, Trainer, evaluate
     Trainer(dataset, out_dir, window, model, train).fit()
     policy = FlowPolicy.load(out_dir)
+    RTCRuntime(policy, backend, RTCConfig()).run(max_ticks=900)       # any RobotBackend, real time
+    evaluate(policy, "pick_place", episodes=20, seed=1000).success_rate  # lock-stepped simulation
 
 Names are imported on first use, so ``import policies`` is cheap and pulls in torch only
 when a torch-backed name (model, trainer, policy) is touched. Needs the ``policies``
@@ -36,6 +38,17 @@ _EXPORTS = {
     "WindowConfig": "policies.config",
     "WindowDataset": "policies.windows",
     "model_for_window": "policies.trainer",
+    "RTCRuntime": "policies.runtime",
+    "RuntimeReport": "policies.runtime",
+    "ActionSource": "policies.runtime",
+    "RealTimeClock": "policies.clocks",
+    "SteppedClock": "policies.clocks",
+    "InjectedLatency": "policies.clocks",
+    "MeasuredLatency": "policies.clocks",
+    "SubprocessPolicy": "policies.subprocess_policy",
+    "EvalReport": "policies.rollout",
+    "evaluate": "policies.rollout",
+    "RuntimeFault": "policies.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
