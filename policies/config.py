@@ -182,7 +182,7 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
-        """A named size: ``cpu-tiny`` (0.34M parameters), ``cpu-small`` (4.9M), ``cpu-base`` (19M), ``gpu-500m`` (510M)."""
+        """A named size: ``cpu-tiny`` (0.31M parameters), ``cpu-small`` (4.5M), ``cpu-base`` (18M), ``gpu-500m`` (501M)."""
         presets = {
             "cpu-tiny": dict(width=64, depth=2, heads=4),
             "cpu-small": dict(width=192, depth=4, heads=4),

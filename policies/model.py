@@ -8,7 +8,8 @@ Tokens (width D):
                     vision tokens      encoder(image_c) + e_cam_c + grid position, per camera
 
 Each block keeps separate weights per stream (norms, QKV, output projection, MLP) and
-runs one joint attention over the concatenation of both streams (MM-DiT). The action
+runs one joint attention over the concatenation of both streams (MM-DiT); the last block
+only updates the action stream (nothing reads the context after it). The action
 stream is conditioned on flow time with AdaLN-Zero **per token**: token j gets
 
     h = LN(x_j) (1 + scale(t_j)) + shift(t_j),     x_j <- x_j + gate(t_j) * f(h)
@@ -81,8 +82,9 @@ class _StreamAttn(nn.Module):
 class MMDiTBlock(nn.Module):
     """One block: two streams with their own weights, one joint attention; AdaLN-Zero on the action stream."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float, context_out: bool = True):
         super().__init__()
+        self.context_out = context_out  # False in the last block: nothing reads the context after it
         self.a_norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.a_norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.a_attn = _StreamAttn(dim, heads)
@@ -91,9 +93,12 @@ class MMDiTBlock(nn.Module):
         nn.init.zeros_(self.a_mod[1].weight)
         nn.init.zeros_(self.a_mod[1].bias)
         self.c_norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.c_norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.c_attn = _StreamAttn(dim, heads)
-        self.c_mlp = _Mlp(dim, mlp_ratio, dropout)
+        if context_out:
+            self.c_norm2 = nn.LayerNorm(dim, eps=1e-6)
+            self.c_mlp = _Mlp(dim, mlp_ratio, dropout)
+        else:
+            del self.c_attn.out
         self.dropout = dropout
 
     def forward(self, a: torch.Tensor, c: torch.Tensor, temb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,9 +114,10 @@ class MMDiTBlock(nn.Module):
         o = o.transpose(1, 2).reshape(B, N, heads * dh)
         H = a.shape[1]
         a = a + gate1 * self.a_attn.out(o[:, :H])
-        c = c + self.c_attn.out(o[:, H:])
         a = a + gate2 * self.a_mlp(self.a_norm2(a) * (1 + scale2) + shift2)
-        c = c + self.c_mlp(self.c_norm2(c))
+        if self.context_out:
+            c = c + self.c_attn.out(o[:, H:])
+            c = c + self.c_mlp(self.c_norm2(c))
         return a, c
 
 
@@ -142,7 +148,8 @@ class ActionExpert(nn.Module):
             n_tok = config.vision_grid[0] * config.vision_grid[1]
             self.vision_pos = nn.Parameter(torch.randn(n_tok, D) * 0.02)
         self.blocks = nn.ModuleList(
-            MMDiTBlock(D, config.heads, config.mlp_ratio, config.dropout) for _ in range(config.depth)
+            MMDiTBlock(D, config.heads, config.mlp_ratio, config.dropout, context_out=i < config.depth - 1)
+            for i in range(config.depth)
         )
         self.out_norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.out_mod = nn.Sequential(nn.SiLU(), nn.Linear(D, 2 * D))
