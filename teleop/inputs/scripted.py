@@ -13,9 +13,15 @@ wrist target is nudged by an integral of the robot's wrist error (gain
 
 Plans (robot base frame, times from minimum-jerk segments at :data:`HAND_SPEED`):
 
-* ``pick_place`` — press A to engage, raise the right hand, approach the can from its
-  right with the palm facing it, close the hand, lift, carry over the basket, open, retract.
+* ``pick_place`` — press A to engage, raise the right hand with the thumb opposed, come down
+  on the can from above with the palm facing it, curl the fingers round it, lift, carry over
+  the basket, open, retract.
 * ``lift_box`` — both palms to the box sides, squeeze, close the fingers, lift.
+
+The person shapes each hand per phase like a person pre-shapes theirs: finger closure
+(``grip``), thumb opposition/flexion (``thumb``) and the wrist orientation (``rpy``) are
+interpolated along each segment and turned into the 26 OpenXR hand joints of
+:class:`ik.human_hand.HumanHandPose`.
 * ``loco_pick_place`` — engage, push the left stick forward until the table is in reach,
   release it, then ``pick_place``.
 """
@@ -32,7 +38,7 @@ from teleop.exceptions import ConfigError, InputDeviceError
 from teleop.inputs.base import DeviceInfo, InputKind, InputSource, SourceStatus
 from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side, TrackerRole
 from teleop.robot import g1
-from teleop.spatial import mat_to_pose, rot_z
+from teleop.spatial import mat_to_pose, rot_z, rpy_to_mat
 
 if TYPE_CHECKING:
     from calibration.mapping import OperatorToRobot
@@ -43,9 +49,18 @@ HAND_SPEED = 0.18
 #: Visual-servo gain [1/s] and bound [m] of the operator's correction of the robot's wrist error.
 VISUAL_SERVO_GAIN = 1.5
 VISUAL_SERVO_LIMIT = 0.04
-#: Wrist pose relative to the can for a side grasp of the right hand (base frame, x forward) [m]:
-#: the can sits between the palm (+y side of the right wrist frame) and the thumb.
-GRASP_OFFSET = np.array([-0.105, -0.040, 0.005])
+#: Grasp of the can by the right Dex3 hand (right wrist frame: x along the fingers, y out of
+#: the palm, z toward the index finger). The wrist is held level, fingers forward, palm facing
+#: left (roll, pitch, yaw in the base frame :data:`GRASP_RPY` [rad]); the hand comes down from
+#: above with the thumb opposed (hanging behind the can, :data:`THUMB_APPROACH`), so that the
+#: straight fingers pass beside it, then the fingers curl round its front toward the thumb.
+#: Can centre in the right wrist frame at the grasp [m].
+CAN_IN_HAND = np.array([0.12, 0.06, 0.0])
+GRASP_RPY = np.array([0.0, 0.0, 0.0])
+#: Finger closure the person makes at the grasp (0 open .. 1 fist) and the thumb pose during
+#: the approach (0 tucked along the palm .. 1 opposed and flexed).
+GRASP_CLOSURE = 1.0
+THUMB_APPROACH = 1.0
 #: Seconds the plan waits after pressing engage (the safety ramp is 2 s).
 ENGAGE_WAIT = 2.4
 
@@ -57,8 +72,12 @@ class _Segment:
     duration: float
     left: np.ndarray | None = None  # target wrist position, base frame [m] (None = keep)
     right: np.ndarray | None = None
-    grip_left: float | None = None  # hand closure 0 (open) .. 1 (closed)
+    grip_left: float | None = None  # finger closure 0 (open) .. 1 (closed)
     grip_right: float | None = None
+    thumb_left: float | None = None  # thumb 0 (tucked along the palm) .. 1 (opposed, flexed)
+    thumb_right: float | None = None
+    rpy_left: np.ndarray | None = None  # wrist roll, pitch, yaw in the base frame [rad]; 0 = fingers forward, palms facing each other
+    rpy_right: np.ndarray | None = None
     stick_y: float = 0.0  # left thumbstick forward [-1, 1]
     engage: bool = False  # press the engage button during this segment
     servo: bool = True  # correct from the robot's measured wrist position
@@ -117,8 +136,8 @@ class ScriptedOperator(InputSource):
         self._servo = {"left": np.zeros(3), "right": np.zeros(3)}
         self._last_t: float | None = None
         self._rest: dict[str, np.ndarray] = {}
-        self._R_wrist: dict[str, np.ndarray] = {}
-        self._cur = {"left": np.zeros(3), "right": np.zeros(3), "grip_left": 0.0, "grip_right": 0.0}
+        self._cur = {"left": np.zeros(3), "right": np.zeros(3), "grip_left": 0.0, "grip_right": 0.0,
+                     "thumb_left": 0.0, "thumb_right": 0.0, "rpy_left": np.zeros(3), "rpy_right": np.zeros(3)}
         self.finished = False
 
     # -- InputSource --------------------------------------------------------------------------
@@ -173,8 +192,6 @@ class ScriptedOperator(InputSource):
         for side in g1.SIDES:
             self._rest[side] = self._robot_wrist(side)
             self._cur[side] = self._rest[side].copy()
-        # Wrist orientations the person holds: forward, palms facing each other (robot convention).
-        self._R_wrist = {"left": np.eye(3), "right": np.eye(3)}
         task = self.config.task
         segs: list[_Segment] = [_Segment(duration=ENGAGE_WAIT, engage=True, servo=False)]
         if task == "loco_pick_place":
@@ -207,21 +224,24 @@ class ScriptedOperator(InputSource):
 
         if task in ("pick_place", "loco_pick_place"):
             can, basket = obj["can"], obj["basket"]
-            grasp = can + GRASP_OFFSET
-            ready = np.array([grasp[0] - 0.06, grasp[1] - 0.04, grasp[2] + 0.10])
-            pre = grasp + np.array([-0.05, -0.03, 0.03])
-            carry = basket + np.array([0.0, 0.0, 0.15]) + GRASP_OFFSET
-            move(right=rest_r + np.array([0.0, -0.03, 0.20]), grip_right=0.0, servo=False)
-            move(right=ready)
-            move(right=pre)
+            offset = -rpy_to_mat(GRASP_RPY) @ CAN_IN_HAND  # wrist relative to the can, base frame [m]
+            grasp = can + offset
+            above = grasp + np.array([0.0, 0.0, 0.10])
+            carry = basket + np.array([0.0, 0.0, 0.15]) + offset
+            # Raise the hand with the thumb tucked along the palm, out of the can's way.
+            move(right=rest_r + np.array([0.0, -0.03, 0.20]), grip_right=0.0, thumb_right=THUMB_APPROACH,
+                 rpy_right=GRASP_RPY, servo=False)
+            move(right=above + np.array([-0.04, -0.02, 0.04]))
+            move(right=above)
             move(right=grasp)
-            move(duration=1.0, grip_right=1.0, servo=False)
+            move(duration=0.5)  # settle on the grasp pose (visual servo still correcting)
+            move(duration=1.0, grip_right=GRASP_CLOSURE, thumb_right=1.0, servo=False)
             move(duration=0.4, servo=False)
             move(right=grasp + np.array([0.0, 0.0, 0.12]), servo=False)
             move(right=carry, servo=False)
             move(duration=0.8, grip_right=0.0, servo=False)
             move(duration=0.6, servo=False)
-            move(right=carry + np.array([-0.06, -0.08, 0.04]), servo=False)
+            move(right=carry + np.array([0.0, -0.06, 0.04]), servo=False)
             move(right=rest_r + np.array([0.0, -0.03, 0.20]), servo=False)
         elif task == "lift_box":
             from teleop.robot.tasks import BOX_HALF
@@ -261,6 +281,8 @@ class ScriptedOperator(InputSource):
         self._start = {
             "left": self._cur["left"].copy(), "right": self._cur["right"].copy(),
             "grip_left": self._cur["grip_left"], "grip_right": self._cur["grip_right"],
+            "thumb_left": self._cur["thumb_left"], "thumb_right": self._cur["thumb_right"],
+            "rpy_left": self._cur["rpy_left"], "rpy_right": self._cur["rpy_right"],
         }
 
     # -- playback ------------------------------------------------------------------------------
@@ -283,10 +305,10 @@ class ScriptedOperator(InputSource):
             goal = getattr(seg, side)
             if goal is not None:
                 self._cur[side] = self._start[side] + s * (goal - self._start[side])
-            grip = getattr(seg, f"grip_{side}")
-            if grip is not None:
-                g0 = self._start[f"grip_{side}"]
-                self._cur[f"grip_{side}"] = g0 + s * (grip - g0)
+            for key in (f"grip_{side}", f"thumb_{side}", f"rpy_{side}"):
+                goal_h = getattr(seg, key)
+                if goal_h is not None:
+                    self._cur[key] = self._start[key] + s * (goal_h - self._start[key])
             if seg.servo and dt > 0:
                 err = self._cur[side] - self._robot_wrist(side)
                 self._servo[side] = np.clip(self._servo[side] + VISUAL_SERVO_GAIN * dt * err,
@@ -317,13 +339,13 @@ class ScriptedOperator(InputSource):
         for side, role, s in (("left", TrackerRole.LEFT_WRIST, Side.LEFT), ("right", TrackerRole.RIGHT_WRIST, Side.RIGHT)):
             p_base = self._cur[side] + self._servo[side]
             T_w = np.eye(4)
-            T_w[:3, :3] = m.rotation_to_stage(self._R_wrist[side])
+            T_w[:3, :3] = m.rotation_to_stage(rpy_to_mat(self._cur[f"rpy_{side}"]))
             T_w[:3, 3] = m.base_to_stage(p_base) + noise()
             mat_to_pose(T_w, out=frame.tracker_pose[role])
             frame.tracker_valid[role] = True
             grip = float(self._cur[f"grip_{side}"])
-            pose = HumanHandPose(curl=np.full(4, 0.05 + 0.9 * grip), thumb_opposition=0.3 + 0.6 * grip,
-                                 thumb_flex=0.2 + 0.6 * grip)
+            thumb = float(self._cur[f"thumb_{side}"])
+            pose = HumanHandPose(curl=np.full(4, 0.05 + 0.95 * grip), thumb_opposition=thumb, thumb_flex=thumb)
             frame.hand_joints[s] = hand_joints(side, pose, T_w, size=self.config.hand_size)
             frame.hand_valid[s] = True
         frame.controller_valid[:] = True

@@ -32,7 +32,7 @@ TABLE_HEIGHT = 0.74
 #: Half sizes of the table top [m].
 TABLE_HALF = (0.25, 0.45, 0.02)
 #: Can radius and half height [m], mass [kg].
-CAN_RADIUS, CAN_HALF_HEIGHT, CAN_MASS = 0.026, 0.055, 0.12
+CAN_RADIUS, CAN_HALF_HEIGHT, CAN_MASS = 0.033, 0.060, 0.12
 #: Basket inner half size [m], wall height [m], wall thickness [m].
 BASKET_HALF, BASKET_WALL_H, BASKET_WALL_T = 0.075, 0.05, 0.006
 #: Box half sizes [m] and mass [kg] for the two-hand lift.

@@ -1,0 +1,104 @@
+"""The scripted operator drives the real pipeline to a grasp of the can (seeded pick_place episode).
+
+The full pick-and-place does not succeed yet (see docs/sim.md, "Simulated demonstrations"):
+these tests pin what the plan achieves today — the wrist reaches the planned grasp pose, the
+per-phase hand shaping reaches the Dex3 joints, the fingers and thumb close on the can and
+lift it off the table — so that a regression in any stage shows up here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from teleop.exceptions import ConfigError
+
+pytest.importorskip("mujoco")
+pytest.importorskip("pinocchio")
+
+SEED = 0
+#: Plan segment indices of the pick_place plan (see ScriptedOperator._manipulation_plan).
+SEG_SETTLE, SEG_CLOSE, SEG_LIFT, SEG_CARRY = 5, 6, 8, 9
+
+
+@pytest.fixture(scope="module")
+def episode():
+    """Run one seeded pick_place episode until the carry starts; record what the tests check."""
+    import teleop.robot  # noqa: F401  (sets MUJOCO_GL before mujoco loads)
+    from calibration import CalibrationProfile, OperatorToRobot
+    from ik import HandRetargeter, HandRetargeterConfig, UpperBodyIK, UpperBodyIKConfig
+    from teleop.inputs import scripted
+    from teleop.locomotion import LocomotionChannel, LocomotionConfig
+    from teleop.loop import LoopConfig, TeleopLoop
+    from teleop.robot import g1
+    from teleop.robot.sim import SimBackend, SimConfig
+    from teleop.safety import SafetyFilter
+
+    mapping = OperatorToRobot(CalibrationProfile(name="scripted"))
+    backend = SimBackend(SimConfig(task="pick_place", seed=SEED, cameras=()))
+    backend.start()
+    sim = backend.sim
+    op = scripted.ScriptedOperator(sim, mapping, clock=lambda: sim.time,
+                                   config=scripted.ScriptedConfig(task="pick_place", seed=SEED))
+    loop = TeleopLoop(op, backend, mapping, UpperBodyIK(UpperBodyIKConfig()),
+                      {s: HandRetargeter(s, HandRetargeterConfig()) for s in g1.SIDES}, SafetyFilter(),
+                      LocomotionChannel(LocomotionConfig()), LoopConfig(lockstep=True), clock=lambda: sim.time)
+    loop.start()
+    emb = sim.embodiment
+    hand_idx = emb.indices(g1.RIGHT_HAND_JOINTS)
+    can_z0 = float(sim.body_position("can")[2])
+    out: dict = {"can_rise": 0.0}
+    seen = -1
+    try:
+        while op._seg_i < SEG_CARRY and sim.time < 30.0:
+            loop.tick()
+            out["can_rise"] = max(out["can_rise"], float(sim.body_position("can")[2]) - can_z0)
+            if op._seg_i != seen:
+                seen = op._seg_i
+                can_in_base = op._objects_in_base()["can"]
+                wrist = op._robot_wrist("right")
+                out[seen] = {
+                    "wrist": wrist, "target": op._cur["right"].copy(), "can_in_wrist": can_in_base - wrist,
+                    "q_hand": sim.robot_state().q[hand_idx].copy(), "touching": sim.touching_hand("can"),
+                }
+    finally:
+        loop.stop()
+    out["hand_names"] = list(g1.RIGHT_HAND_JOINTS)
+    return out
+
+
+def test_wrist_reaches_the_planned_grasp(episode):
+    from teleop.inputs.scripted import CAN_IN_HAND
+
+    s = episode[SEG_CLOSE]  # start of the closure: after the settle segment
+    err_mm = np.linalg.norm(s["wrist"] - s["target"]) * 1000
+    assert err_mm < 15.0, f"wrist {err_mm:.1f} mm from the grasp target"
+    # level wrist (GRASP_RPY = 0): the can sits where the plan puts it in the hand
+    off_mm = np.linalg.norm(s["can_in_wrist"] - CAN_IN_HAND) * 1000
+    assert off_mm < 15.0, f"can {off_mm:.1f} mm from its planned place in the hand"
+    assert not s["touching"], "the hand must not touch the can before it closes"
+
+
+def test_hand_shaping_reaches_the_dex3(episode):
+    names = episode["hand_names"]
+    open_q, closed_q = episode[SEG_CLOSE]["q_hand"], episode[SEG_LIFT]["q_hand"]
+    for finger in ("index_0", "middle_0"):
+        i = next(k for k, n in enumerate(names) if finger in n)
+        # open fingers straight at the approach, curled by at least 0.4 rad once closed on the can
+        assert abs(open_q[i]) < 0.15, f"{finger} at {open_q[i]:.2f} rad before closing"
+        assert closed_q[i] - open_q[i] > 0.4, f"{finger} moved only {closed_q[i] - open_q[i]:.2f} rad"
+
+
+def test_fingers_close_on_the_can_and_lift_it(episode):
+    assert episode[SEG_LIFT]["touching"], "the closed hand does not touch the can"
+    # measured 51 mm for seed 0; the can then slips out of the hand (see docs/sim.md)
+    assert episode["can_rise"] > 0.02, f"the can rose only {episode['can_rise'] * 1000:.0f} mm"
+
+
+def test_config_rejects_unknown_task():
+    from teleop.inputs.scripted import ScriptedConfig
+
+    with pytest.raises(ConfigError, match="unknown task 'juggle'"):
+        ScriptedConfig(task="juggle")
+    with pytest.raises(ConfigError, match="tracker_noise=0.5"):
+        ScriptedConfig(tracker_noise=0.5)
