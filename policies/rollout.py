@@ -43,6 +43,7 @@ class EpisodeResult:
     wall_s: float  # [s]
     episode_id: str | None
     runtime: dict[str, float]
+    progress: dict[str, float] = field(default_factory=dict)  # per task object: touched (0/1), max rise [m]
 
 
 @dataclass
@@ -125,8 +126,16 @@ def evaluate(policy: ChunkPolicy, task: str, episodes: int, seed: int = 0, rtc: 
                                            robot=info.state.as_arrays(), cameras=cams))
 
             streak = [0]
+            objects = tuple(sim.task.object_names)
+            z0 = {o: float(sim.body_position(o)[2]) for o in objects}
+            progress = {**{f"{o}_touched": 0.0 for o in objects}, **{f"{o}_max_rise_m": 0.0 for o in objects}}
 
-            def stop_when(k: int, _sim=sim) -> bool:
+            def stop_when(k: int, _sim=sim, _progress=progress) -> bool:
+                for o in objects:  # how far the policy got, for tasks it does not finish
+                    if _sim.touching_hand(o):
+                        _progress[f"{o}_touched"] = 1.0
+                    rise = float(_sim.body_position(o)[2]) - z0[o]
+                    _progress[f"{o}_max_rise_m"] = max(_progress[f"{o}_max_rise_m"], rise)
                 streak[0] = streak[0] + 1 if _sim.success() else 0
                 return streak[0] >= hold_ticks
 
@@ -144,7 +153,7 @@ def evaluate(policy: ChunkPolicy, task: str, episodes: int, seed: int = 0, rtc: 
             if episode is not None:
                 episode_id = episode.finish(success=success).episode_id
             result = EpisodeResult(ep_seed, success, sim.time, time.perf_counter() - wall0, episode_id,
-                                   rt_report.summary())
+                                   rt_report.summary(), dict(progress))
             report.results.append(result)
             log.info("rollout seed %d: %s after %.1f s (%d chunks, inference median %.0f ms)", ep_seed,
                      "success" if success else "failure", sim.time, rt_report.chunks,

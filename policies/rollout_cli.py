@@ -130,15 +130,23 @@ def _run_sim(args, policy, rtc, meta) -> int:
                       log_dir=args.tick_log)
     console = Console()
     table = Table(title=f"rollout {task}: {Path(args.checkpoint)}")
+    objects = sorted({k.rsplit("_touched", 1)[0] for r in report.results for k in r.progress if k.endswith("_touched")})
     for col in ("seed", "success", "sim time [s]", "wall [s]", "chunks", "inference median [ms]",
-                "starved ticks", "max slow-down", "episode"):
+                "starved ticks", "max slow-down", *[f"{o}: touched, max rise [cm]" for o in objects], "episode"):
         table.add_column(col)
     for r in report.results:
         rt = r.runtime
+        prog = [f"{'yes' if r.progress.get(f'{o}_touched') else 'no'}, {100 * r.progress.get(f'{o}_max_rise_m', 0):.1f}"
+                for o in objects]
         table.add_row(str(r.seed), "[green]yes[/]" if r.success else "[red]no[/]", f"{r.duration_s:.1f}",
                       f"{r.wall_s:.1f}", str(rt["chunks"]), f"{rt['latency_median_ms']:.0f}", str(rt["starved_ticks"]),
-                      str(rt["max_slowdown"]), r.episode_id or "-")
+                      str(rt["max_slowdown"]), *prog, r.episode_id or "-")
     console.print(table)
+    for o in objects:
+        touched = sum(r.progress.get(f"{o}_touched", 0) for r in report.results)
+        rises = [100 * r.progress.get(f"{o}_max_rise_m", 0.0) for r in report.results]
+        console.print(f"{o}: touched by a hand in {touched:.0f}/{len(report.results)} episodes; max rise median "
+                      f"{sorted(rises)[len(rises) // 2]:.1f} cm, best {max(rises):.1f} cm")
     console.print(f"success rate: [bold]{report.n_success}/{len(report.results)} = {100 * report.success_rate:.0f}%[/] "
                   f"(task {task}, seeds {args.seed}..{args.seed + args.episodes - 1}, RTC mode "
                   f"{(rtc.mode.value if rtc.mode else ('prefix' if policy.trained_with_prefix else 'inpaint'))})")

@@ -45,7 +45,7 @@ def record_scripted_episodes(path, episodes: int = 2, seconds: float = 3.0, came
             backend.stop()
 
 
-def test_record_train_rollout(tmp_path):
+def test_record_train_rollout(tmp_path, capsys):
     data, ckpt, rollouts = tmp_path / "demos", tmp_path / "ckpt", tmp_path / "rollouts"
     record_scripted_episodes(data)
     assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--steps", "40", "--model", "cpu-tiny",
@@ -55,6 +55,8 @@ def test_record_train_rollout(tmp_path):
     assert main(["rollout", "--checkpoint", str(ckpt), "--robot", "sim", "--episodes", "1", "--seed", "5",
                  "--max-duration", "2", "--latency-ms", "60", "--record", str(rollouts),
                  "--tick-log", str(tmp_path / "ticks")]) == 0
+    out = capsys.readouterr().out
+    assert "success rate: 0/1 = 0%" in out and "can: touched by a hand in" in out
     ds = Dataset.open(rollouts)
     (info,) = ds.episodes()
     assert info.task == "pick_place" and info.success is False and info.operator == "policy:ckpt"
