@@ -55,12 +55,13 @@ VISUAL_SERVO_LIMIT = 0.04
 #: above with the thumb opposed (hanging behind the can, :data:`THUMB_APPROACH`), so that the
 #: straight fingers pass beside it, then the fingers curl round its front toward the thumb.
 #: Can centre in the right wrist frame at the grasp [m].
-CAN_IN_HAND = np.array([0.12, 0.06, 0.0])
+CAN_IN_HAND = np.array([0.125, 0.06, 0.012])
 GRASP_RPY = np.array([0.0, 0.0, 0.0])
 #: Finger closure the person makes at the grasp (0 open .. 1 fist) and the thumb pose during
 #: the approach (0 tucked along the palm .. 1 opposed and flexed).
 GRASP_CLOSURE = 1.0
 THUMB_APPROACH = 1.0
+GRASP_PINCH = 0.3
 #: Seconds the plan waits after pressing engage (the safety ramp is 2 s).
 ENGAGE_WAIT = 2.4
 
@@ -76,6 +77,8 @@ class _Segment:
     grip_right: float | None = None
     thumb_left: float | None = None  # thumb 0 (tucked along the palm) .. 1 (opposed, flexed)
     thumb_right: float | None = None
+    pinch_left: float | None = None  # thumb tip toward the index pad 0 .. 1 (a person's pinch)
+    pinch_right: float | None = None
     rpy_left: np.ndarray | None = None  # wrist roll, pitch, yaw in the base frame [rad]; 0 = fingers forward, palms facing each other
     rpy_right: np.ndarray | None = None
     stick_y: float = 0.0  # left thumbstick forward [-1, 1]
@@ -137,7 +140,8 @@ class ScriptedOperator(InputSource):
         self._last_t: float | None = None
         self._rest: dict[str, np.ndarray] = {}
         self._cur = {"left": np.zeros(3), "right": np.zeros(3), "grip_left": 0.0, "grip_right": 0.0,
-                     "thumb_left": 0.0, "thumb_right": 0.0, "rpy_left": np.zeros(3), "rpy_right": np.zeros(3)}
+                     "thumb_left": 0.0, "thumb_right": 0.0, "rpy_left": np.zeros(3), "rpy_right": np.zeros(3),
+                     "pinch_left": 0.0, "pinch_right": 0.0}
         self.finished = False
 
     # -- InputSource --------------------------------------------------------------------------
@@ -235,11 +239,11 @@ class ScriptedOperator(InputSource):
             move(right=above)
             move(right=grasp)
             move(duration=0.5)  # settle on the grasp pose (visual servo still correcting)
-            move(duration=1.0, grip_right=GRASP_CLOSURE, thumb_right=1.0, servo=False)
+            move(duration=1.0, grip_right=GRASP_CLOSURE, thumb_right=1.0, pinch_right=GRASP_PINCH, servo=False)
             move(duration=0.4, servo=False)
             move(right=grasp + np.array([0.0, 0.0, 0.12]), servo=False)
             move(right=carry, servo=False)
-            move(duration=0.8, grip_right=0.0, servo=False)
+            move(duration=0.8, grip_right=0.0, pinch_right=0.0, servo=False)
             move(duration=0.6, servo=False)
             move(right=carry + np.array([0.0, -0.06, 0.04]), servo=False)
             move(right=rest_r + np.array([0.0, -0.03, 0.20]), servo=False)
@@ -283,6 +287,7 @@ class ScriptedOperator(InputSource):
             "grip_left": self._cur["grip_left"], "grip_right": self._cur["grip_right"],
             "thumb_left": self._cur["thumb_left"], "thumb_right": self._cur["thumb_right"],
             "rpy_left": self._cur["rpy_left"], "rpy_right": self._cur["rpy_right"],
+            "pinch_left": self._cur["pinch_left"], "pinch_right": self._cur["pinch_right"],
         }
 
     # -- playback ------------------------------------------------------------------------------
@@ -305,7 +310,7 @@ class ScriptedOperator(InputSource):
             goal = getattr(seg, side)
             if goal is not None:
                 self._cur[side] = self._start[side] + s * (goal - self._start[side])
-            for key in (f"grip_{side}", f"thumb_{side}", f"rpy_{side}"):
+            for key in (f"grip_{side}", f"thumb_{side}", f"rpy_{side}", f"pinch_{side}"):
                 goal_h = getattr(seg, key)
                 if goal_h is not None:
                     self._cur[key] = self._start[key] + s * (goal_h - self._start[key])
@@ -345,7 +350,8 @@ class ScriptedOperator(InputSource):
             frame.tracker_valid[role] = True
             grip = float(self._cur[f"grip_{side}"])
             thumb = float(self._cur[f"thumb_{side}"])
-            pose = HumanHandPose(curl=np.full(4, 0.05 + 0.95 * grip), thumb_opposition=thumb, thumb_flex=thumb)
+            pose = HumanHandPose(curl=np.full(4, 0.05 + 0.95 * grip), thumb_opposition=thumb, thumb_flex=thumb,
+                                 pinch=float(self._cur[f"pinch_{side}"]))
             frame.hand_joints[s] = hand_joints(side, pose, T_w, size=self.config.hand_size)
             frame.hand_valid[s] = True
         frame.controller_valid[:] = True

@@ -54,6 +54,13 @@ DEFAULT_GAINS = {
     "wrist": (40.0, 1.5),
     "hand": (5.0, 0.1),
 }
+#: Contact softness of the hand geoms and of the objects they hold: MuJoCo ``solref``
+#: (time constant [s], damping ratio) and ``solimp`` (impedance at 0 and at ``width``, width [m]).
+#: MuJoCo's default (20 ms, 0.9..0.95) lets a can squeezed at ~10 N creep out of the fingers at
+#: several cm/s under its own weight; finger pads on a can are far stiffer. 5 ms is above the
+#: 2 x PHYSICS_DT stability floor.
+GRASP_SOLREF = (0.005, 1.0)
+GRASP_SOLIMP = (0.95, 0.99, 0.001)
 #: Head camera pose on torso_link (the G1's head RGB-D camera, looking forward and down) [m].
 HEAD_CAMERA = {"pos": [0.09, 0.0, 0.47], "xyaxes": [0.0, -1.0, 0.0, 0.72, 0.0, 0.70]}
 #: Wrist cameras on the wrist_yaw links, looking along the fingers [m].
@@ -158,6 +165,9 @@ def build_scene(task: Task | None, cameras: tuple[str, ...]):
             model.geom_contype[gid] = 0
             model.geom_conaffinity[gid] = 0
         name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, body) or ""
+        if "_hand_" in name and model.geom_contype[gid]:
+            model.geom_solref[gid] = GRASP_SOLREF
+            model.geom_solimp[gid, :3] = GRASP_SOLIMP
         if model.geom_group[gid] == 2 and not _VISIBLE_ROBOT_LINK.search(name):
             model.geom_group[gid] = HIDDEN_GROUP
     return model

@@ -104,11 +104,19 @@ def _mj():
     return mujoco
 
 
+def _held_contact() -> dict:
+    """Contact softness of an object the hands hold (the hand geoms' own, see ``sim.GRASP_SOLREF``)."""
+    from teleop.robot.sim import GRASP_SOLIMP, GRASP_SOLREF
+
+    return {"solref": list(GRASP_SOLREF), "solimp": [*GRASP_SOLIMP, 0.5, 2.0]}
+
+
 def _add_can(spec: "mujoco.MjSpec") -> None:
     can = spec.worldbody.add_body(name="can", pos=[0.4, -0.2, TABLE_HEIGHT + CAN_HALF_HEIGHT])
     can.add_freejoint(name="can_free")
     can.add_geom(name="can_geom", type=_mj().mjtGeom.mjGEOM_CYLINDER, size=[CAN_RADIUS, CAN_HALF_HEIGHT, 0],
-                 mass=CAN_MASS, rgba=[0.85, 0.1, 0.1, 1.0], friction=[1.5, 0.02, 0.002], condim=4)
+                 mass=CAN_MASS, rgba=[0.85, 0.1, 0.1, 1.0], friction=[1.5, 0.02, 0.002], condim=4,
+                 **_held_contact())
 
 
 def _add_basket(spec: "mujoco.MjSpec") -> None:
@@ -169,7 +177,7 @@ class LiftBox(Task):
         box = spec.worldbody.add_body(name="box", pos=[0.4, 0.0, TABLE_HEIGHT + BOX_HALF[2]])
         box.add_freejoint(name="box_free")
         box.add_geom(name="box_geom", type=_mj().mjtGeom.mjGEOM_BOX, size=list(BOX_HALF), mass=BOX_MASS,
-                     rgba=[0.8, 0.6, 0.2, 1.0], friction=[2.0, 0.02, 0.002], condim=4)
+                     rgba=[0.8, 0.6, 0.2, 1.0], friction=[2.0, 0.02, 0.002], condim=4, **_held_contact())
 
     def reset(self, sim, rng):
         x0 = self.table_x - TABLE_HALF[0]
