@@ -62,6 +62,8 @@ GRASP_RPY = np.array([0.0, 0.0, 0.0])
 GRASP_CLOSURE = 1.0
 THUMB_APPROACH = 1.0
 GRASP_PINCH = 0.3
+#: Height of the can centre above the basket's floor while carrying it over the basket [m].
+CARRY_HEIGHT = 0.15
 #: Seconds the plan waits after pressing engage (the safety ramp is 2 s).
 ENGAGE_WAIT = 2.4
 
@@ -85,6 +87,11 @@ class _Segment:
     engage: bool = False  # press the engage button during this segment
     servo: bool = True  # correct from the robot's measured wrist position
     until: Callable[[], bool] | None = None  # for walking: keep going until this holds
+    #: Carry a held object: (held object, destination object, where the held object's centre
+    #: goes relative to the destination [m]). The right-hand goal is set when the segment starts,
+    #: from where the person sees the object sit in the hand then (it shifts while grasping).
+    carry_right: tuple[str, str, np.ndarray] | None = None
+    shift_right: np.ndarray | None = None  # right-hand goal relative to where the segment starts [m]
 
 
 @dataclass(frozen=True)
@@ -231,8 +238,8 @@ class ScriptedOperator(InputSource):
             offset = -rpy_to_mat(GRASP_RPY) @ CAN_IN_HAND  # wrist relative to the can, base frame [m]
             grasp = can + offset
             above = grasp + np.array([0.0, 0.0, 0.10])
-            carry = basket + np.array([0.0, 0.0, 0.15]) + offset
-            # Raise the hand with the thumb tucked along the palm, out of the can's way.
+            carry = basket + np.array([0.0, 0.0, CARRY_HEIGHT]) + offset
+            # Raise the hand with the thumb opposed: it hangs behind the can as the hand comes down.
             move(right=rest_r + np.array([0.0, -0.03, 0.20]), grip_right=0.0, thumb_right=THUMB_APPROACH,
                  rpy_right=GRASP_RPY, servo=False)
             move(right=above + np.array([-0.04, -0.02, 0.04]))
@@ -242,10 +249,11 @@ class ScriptedOperator(InputSource):
             move(duration=1.0, grip_right=GRASP_CLOSURE, thumb_right=1.0, pinch_right=GRASP_PINCH, servo=False)
             move(duration=0.4, servo=False)
             move(right=grasp + np.array([0.0, 0.0, 0.12]), servo=False)
-            move(right=carry, servo=False)
+            move(right=carry, servo=False,
+                 carry_right=("can", "basket", np.array([0.0, 0.0, CARRY_HEIGHT])))
             move(duration=0.8, grip_right=0.0, pinch_right=0.0, servo=False)
             move(duration=0.6, servo=False)
-            move(right=carry + np.array([0.0, -0.06, 0.04]), servo=False)
+            move(right=carry + np.array([0.0, -0.06, 0.04]), shift_right=np.array([0.0, -0.06, 0.04]), servo=False)
             move(right=rest_r + np.array([0.0, -0.03, 0.20]), servo=False)
         elif task == "lift_box":
             from teleop.robot.tasks import BOX_HALF
@@ -322,6 +330,19 @@ class ScriptedOperator(InputSource):
             self._seg_i += 1
             self._seg_t0 = t
             self._snapshot()
+            if self._seg_i < len(self._segments):
+                self._aim(self._segments[self._seg_i])
+
+    def _aim(self, seg: _Segment) -> None:
+        """Set the goal of a carrying or relative segment as it starts (base frame)."""
+        if seg.shift_right is not None:
+            seg.right = self._cur["right"] + seg.shift_right
+        if seg.carry_right is None:
+            return
+        held, dest, offset = seg.carry_right
+        obj = self._objects_in_base()
+        in_hand = obj[held] - self._robot_wrist("right")
+        seg.right = obj[dest] + offset - in_hand
 
     def _fill(self, frame: OperatorFrame, t: float) -> None:
         from ik.human_hand import HumanHandPose, hand_joints
