@@ -64,6 +64,12 @@ THUMB_APPROACH = 1.0
 GRASP_PINCH = 0.3
 #: Height of the can centre above the basket's floor while carrying it over the basket [m].
 CARRY_HEIGHT = 0.15
+#: lift_box: how far the person pushes each palm past the box side [m] (the arm PD turns it into
+#: squeeze force) and the finger closure against the box.
+BOX_SQUEEZE = 0.05
+#: lift_box: wrist behind the box centre [m], so that the palm and fingers straddle its centre of mass.
+BOX_REACH = 0.10
+BOX_GRIP = 0.6
 #: Seconds the plan waits after pressing engage (the safety ramp is 2 s).
 ENGAGE_WAIT = 2.4
 
@@ -260,14 +266,14 @@ class ScriptedOperator(InputSource):
 
             box = obj["box"]
             wy = BOX_HALF[1] + 0.045  # palm surface ~4 cm from the wrist centre
-            left = box + np.array([-0.10, wy, 0.0])
-            right = box + np.array([-0.10, -wy, 0.0])
+            left = box + np.array([-BOX_REACH, wy, 0.0])
+            right = box + np.array([-BOX_REACH, -wy, 0.0])
             move(left=rest_l + [0, 0.03, 0.20], right=rest_r + [0, -0.03, 0.20], grip_left=0.0, grip_right=0.0, servo=False)
             move(left=left + [0, 0.06, 0.08], right=right + [0, -0.06, 0.08])
             move(left=left + [0, 0.05, 0], right=right + [0, -0.05, 0])
-            squeeze = 0.05
+            squeeze = BOX_SQUEEZE
             move(left=left - [0, squeeze, 0], right=right + [0, squeeze, 0], servo=False)
-            move(duration=0.8, grip_left=0.6, grip_right=0.6, servo=False)
+            move(duration=0.8, grip_left=BOX_GRIP, grip_right=BOX_GRIP, servo=False)
             move(left=left - [0, squeeze, -0.11], right=right + [0, squeeze, 0.11], servo=False)
             move(duration=2.0, servo=False)
         for s in segs:
