@@ -18,7 +18,7 @@ pytest.importorskip("pinocchio")
 
 SEED = 0
 #: Plan segment indices of the pick_place plan (see ScriptedOperator._manipulation_plan).
-SEG_SETTLE, SEG_CLOSE, SEG_LIFT, SEG_CARRY = 5, 6, 8, 9
+SEG_CLOSE, SEG_LIFT, SEG_CARRY = 6, 8, 9
 
 
 @pytest.fixture(scope="module")
