@@ -42,7 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", type=Path, default=Path("data/demo"), help="dataset directory (default: data/demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
     parser.add_argument("--cameras", default="head", help="comma-separated cameras to record ('' for none; default: head)")
-    parser.add_argument("--camera-hz", type=float, default=10.0, help="simulated camera rate [Hz] (default: 10)")
+    parser.add_argument("--camera-hz", type=float, default=5.0,
+                        help="simulated camera rate [Hz] (default: 5; CPU rendering costs ~0.1-0.4 s a frame)")
     parser.add_argument("--viewer", action="store_true", help="open MuJoCo's passive viewer (needs a display)")
 
 
