@@ -16,7 +16,8 @@ Plans (robot base frame, times from minimum-jerk segments at :data:`HAND_SPEED`)
 * ``pick_place`` — press A to engage, raise the right hand with the thumb opposed, come down
   on the can from above with the palm facing it, curl the fingers round it, lift, carry over
   the basket, open, retract.
-* ``lift_box`` — both palms to the box sides, squeeze, close the fingers, lift.
+* ``lift_box`` — both hands down on the box sides, fingers pointing down, squeeze, close the
+  fingers, lift.
 
 The person shapes each hand per phase like a person pre-shapes theirs: finger closure
 (``grip``), thumb opposition/flexion (``thumb``) and the wrist orientation (``rpy``) are
@@ -65,11 +66,17 @@ GRASP_PINCH = 0.3
 #: Height of the can centre above the basket's floor while carrying it over the basket [m].
 CARRY_HEIGHT = 0.15
 #: lift_box: how far the person pushes each palm past the box side [m] (the arm PD turns it into
-#: squeeze force) and the finger closure against the box.
+#: squeeze force) and the finger closure against the box (0 open .. 1 fist).
 BOX_SQUEEZE = 0.05
-#: lift_box: wrist behind the box centre [m], so that the palm and fingers straddle its centre of mass.
-BOX_REACH = 0.10
-BOX_GRIP = 0.6
+BOX_GRIP = 1.0
+#: lift_box: the hands come down on the box sides with the fingers pointing down (wrist pitch
+#: :data:`BOX_PITCH` [rad], base frame), the wrists :data:`BOX_ABOVE` [m] above the box centre and
+#: :data:`BOX_REACH` [m] behind it: the palm and thumb press the upper half of the side, the
+#: fingers reach down to its lower half, so that each hand holds the side at points spread over
+#: its height (a level hand touches it with its fingertips alone, and the box turns out of the grasp).
+BOX_PITCH = 1.4
+BOX_ABOVE = 0.10
+BOX_REACH = 0.0
 #: Seconds the plan waits after pressing engage (the safety ramp is 2 s).
 ENGAGE_WAIT = 2.4
 
@@ -266,9 +273,11 @@ class ScriptedOperator(InputSource):
 
             box = obj["box"]
             wy = BOX_HALF[1] + 0.045  # palm surface ~4 cm from the wrist centre
-            left = box + np.array([-BOX_REACH, wy, 0.0])
-            right = box + np.array([-BOX_REACH, -wy, 0.0])
-            move(left=rest_l + [0, 0.03, 0.20], right=rest_r + [0, -0.03, 0.20], grip_left=0.0, grip_right=0.0, servo=False)
+            left = box + np.array([-BOX_REACH, wy, BOX_ABOVE])
+            right = box + np.array([-BOX_REACH, -wy, BOX_ABOVE])
+            rpy = np.array([0.0, BOX_PITCH, 0.0])  # fingers down, palms facing each other
+            move(left=rest_l + [0, 0.03, 0.20], right=rest_r + [0, -0.03, 0.20], grip_left=0.0, grip_right=0.0,
+                 rpy_left=rpy, rpy_right=rpy, servo=False)
             move(left=left + [0, 0.06, 0.08], right=right + [0, -0.06, 0.08])
             move(left=left + [0, 0.05, 0], right=right + [0, -0.05, 0])
             squeeze = BOX_SQUEEZE
