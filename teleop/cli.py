@@ -74,9 +74,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * min(verbosity + 1, 2)
     try:
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False, log_time_format="%H:%M:%S")
+        # Logs go to stderr, so that a command's own output on stdout (tables, --json) stays clean.
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
+                                               log_time_format="%H:%M:%S")
         fmt = "%(message)s"
     except ImportError:  # rich is a core dependency; stay usable without it anyway
         handler = logging.StreamHandler()
