@@ -1,7 +1,7 @@
 """Operator calibration: body size, tracker offsets, headset-to-robot frame, hand ranges; profiles on disk."""
 
 from calibration.exceptions import CalibrationError
-from calibration.mapping import OperatorToRobot, RobotTargets, robot_reference
+from calibration.mapping import OperatorToRobot, robot_reference
 from calibration.profile import PROFILE_VERSION, CalibrationProfile
 from calibration.recording import CalibrationRecording, Phase
 from calibration.routine import (
@@ -20,7 +20,6 @@ __all__ = [
     "CalibrationResult",
     "OperatorToRobot",
     "Phase",
-    "RobotTargets",
     "RoutineConfig",
     "calibrate",
     "list_profiles",

@@ -25,11 +25,11 @@ person of the profile's size.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
 from calibration.profile import CalibrationProfile
+from ik.upper_body import UpperBodyTargets
 from teleop.operator_frame import OperatorFrame, TrackerRole
 from teleop.robot import g1
 from teleop.spatial import pose_to_mat, quat_to_mat, rot_z
@@ -67,19 +67,6 @@ def robot_reference() -> tuple[np.ndarray, float, np.ndarray]:
     arm = float(np.linalg.norm(body("left_wrist_yaw_link") - shoulders[0]))
     head = body(g1.TORSO_FRAME) + P_TORSO_HEAD
     return center, arm, head
-
-
-@dataclass
-class RobotTargets:
-    """IK targets in the base frame derived from one OperatorFrame (``None`` = not available)."""
-
-    T_base_left_wrist: np.ndarray | None = None
-    T_base_right_wrist: np.ndarray | None = None
-    T_base_head: np.ndarray | None = None
-    R_base_waist: np.ndarray | None = None
-    p_base_left_elbow: np.ndarray | None = None
-    p_base_right_elbow: np.ndarray | None = None
-    torso_height: float | None = None
 
 
 class OperatorToRobot:
@@ -147,9 +134,9 @@ class OperatorToRobot:
         T[:3, :3] = T[:3, :3] @ R_XRWRIST_ROBOTWRIST[side]
         return T
 
-    def targets(self, frame: OperatorFrame, out: RobotTargets | None = None) -> RobotTargets:
+    def targets(self, frame: OperatorFrame, out: UpperBodyTargets | None = None) -> UpperBodyTargets:
         """IK targets for one frame. Wrists come from wrist trackers, else from hand tracking."""
-        t = out or RobotTargets()
+        t = out or UpperBodyTargets()
         for side, role, elbow_role in (
             ("left", TrackerRole.LEFT_WRIST, TrackerRole.LEFT_ELBOW),
             ("right", TrackerRole.RIGHT_WRIST, TrackerRole.RIGHT_ELBOW),
@@ -166,10 +153,8 @@ class OperatorToRobot:
             T_head[:3, 3] = frame.head_pose[:3]
             t.T_base_head = self._to_base(T_head)
             t.T_base_head[:3, 3] = self.head_stage_to_base(frame.head_pose[:3])
-            t.torso_height = self.torso_height(float(frame.head_pose[2]))
         else:
             t.T_base_head = None
-            t.torso_height = None
         T_waist = self.body_pose(frame, TrackerRole.WAIST)
         t.R_base_waist = None if T_waist is None else self.rotation_to_base(T_waist[:3, :3])
         return t

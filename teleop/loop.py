@@ -250,12 +250,7 @@ class TeleopLoop:
         if problem is not None:
             return None
         t_ik = process_clock.now()
-        tg = self.mapping.targets(self.frame)
-        it = self._ik_targets
-        it.T_base_left_wrist, it.T_base_right_wrist = tg.T_base_left_wrist, tg.T_base_right_wrist
-        it.T_base_head, it.R_base_waist = tg.T_base_head, tg.R_base_waist
-        it.p_base_left_elbow, it.p_base_right_elbow = tg.p_base_left_elbow, tg.p_base_right_elbow
-        sol = self.ik.solve(it, self.dt)
+        sol = self.ik.solve(self.mapping.targets(self.frame, out=self._ik_targets), self.dt)
         self.last_solution = sol
         for i, side in enumerate(g1.SIDES):
             if self.frame.hand_valid[i]:
