@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from teleop.enums import parse_enum
 from calibration.exceptions import CalibrationError
 from teleop.operator_frame import OperatorFrame
 
@@ -34,13 +35,7 @@ class Phase(enum.Enum):
 
     @classmethod
     def parse(cls, value: Phase | str) -> Phase:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            valid = ", ".join(p.value for p in cls)
-            raise CalibrationError(f"unknown calibration phase '{value}'; valid phases: {valid}") from None
+        return parse_enum(cls, value, "calibration phase", CalibrationError)
 
 
 #: The full routine, in the order the operator is asked for the poses.

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from teleop.enums import parse_enum
 from teleop.exceptions import ConfigError
 from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side
 from teleop.robot import g1
@@ -74,13 +75,7 @@ class StickSourceKind(enum.Enum):
 
     @classmethod
     def parse(cls, value: StickSourceKind | str) -> StickSourceKind:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            valid = ", ".join(k.value for k in cls)
-            raise ConfigError(f"unknown locomotion source '{value}'; valid sources: {valid}") from None
+        return parse_enum(cls, value, "locomotion source")
 
 
 #: Value of :attr:`StickInput.preset_select` that goes back to following the head height.

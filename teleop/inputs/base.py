@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from teleop.enums import parse_enum
 from teleop.exceptions import ConfigError
 from teleop.operator_frame import OperatorFrame
 
@@ -47,13 +48,7 @@ class InputKind(enum.Enum):
     @classmethod
     def parse(cls, value: "InputKind | str") -> "InputKind":
         """``InputKind`` from itself or its CLI spelling (case-insensitive)."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            valid = ", ".join(k.value for k in cls)
-            raise ConfigError(f"unknown input kind '{value}'; valid kinds: {valid}") from None
+        return parse_enum(cls, value, "input kind")
 
 
 class SourceStatus(enum.Enum):
