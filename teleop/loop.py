@@ -33,7 +33,7 @@ import numpy as np
 
 from teleop import clock as process_clock
 from teleop.exceptions import ConfigError
-from teleop.operator_frame import ControllerButton, OperatorFrame, Side
+from teleop.operator_frame import ControllerButton, OperatorFrame, Side, TrackerRole
 from teleop.robot import g1
 from teleop.safety import SafetyFilter
 from teleop.status import DeviceStatus, EngageState, LoopTiming
@@ -356,8 +356,6 @@ class TeleopLoop:
         f = self.frame
         age = (now - f.stamp) * 1e3
         out = [DeviceStatus("head", bool(f.head_valid), age)]
-        from teleop.operator_frame import TrackerRole
-
         for role in TrackerRole:
             out.append(DeviceStatus(role.name.lower(), bool(f.tracker_valid[role]), age))
         for i, side in enumerate(g1.SIDES):
@@ -366,8 +364,7 @@ class TeleopLoop:
         return tuple(out)
 
     def wrist_errors_mm(self) -> tuple[float, float]:
-        """Distance between the IK's reached wrists and the measured ones is not observable here;
-        report the IK's own wrist target error [mm] (left, right)."""
+        """The IK's wrist error to its (filtered) targets [mm], left and right; 0 before the first solve."""
         sol = self.last_solution
         if sol is None:
             return (0.0, 0.0)

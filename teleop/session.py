@@ -15,6 +15,7 @@ from typing import Any, Callable
 from teleop import clock as process_clock
 from teleop.exceptions import PsiTeleopError
 from teleop.loop import TeleopLoop
+from teleop.robot import g1
 from teleop.status import EpisodeState, SessionControl, TeleopStatus
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class TeleopSession(SessionControl):
         self._next_status = 0.0
         self._loop_thread: threading.Thread | None = None
         self.profile_loader: Callable[[str], Any] | None = None
+        emb = g1.load_embodiment()
+        self._arm_idx = emb.indices(g1.ARM_JOINTS)
+        lo, hi = emb.limits(g1.ARM_JOINTS)
+        self._arm_q_min, self._arm_q_max = tuple(map(float, lo)), tuple(map(float, hi))
         loop.on_tick = self._on_tick
 
     # -- loop-thread side ------------------------------------------------------------------------
@@ -71,10 +76,6 @@ class TeleopSession(SessionControl):
     def _publish_status(self, now: float) -> None:
         loop = self.loop
         st = loop.last_state
-        from teleop.robot import g1
-
-        emb = g1.load_embodiment()
-        lo, hi = emb.limits(g1.ARM_JOINTS)
         snap = TeleopStatus(
             stamp=process_clock.now(),
             input_kind=loop.source.kind.name.lower(),
@@ -91,9 +92,9 @@ class TeleopSession(SessionControl):
             instruction=self.instruction,
             calibration_profile=self.profile_name,
             wrist_error_mm=loop.wrist_errors_mm(),
-            arm_q=tuple(float(x) for x in st.q[emb.indices(g1.ARM_JOINTS)]) if st is not None else (),
-            arm_q_min=tuple(float(x) for x in lo),
-            arm_q_max=tuple(float(x) for x in hi),
+            arm_q=tuple(float(x) for x in st.q[self._arm_idx]) if st is not None else (),
+            arm_q_min=self._arm_q_min,
+            arm_q_max=self._arm_q_max,
             dataset=str(getattr(self.writer, "location", "") or ""),
         )
         with self._status_lock:
