@@ -1,7 +1,8 @@
 """Simulated cameras: MuJoCo renders of the head and wrist cameras, on their own thread.
 
-MuJoCo's ``MjData`` is not thread-safe and rendering one 160x120 frame costs 0.1-0.4 s on
-a laptop CPU, far longer than a 10 ms teleop tick. So the camera never touches the
+MuJoCo's ``MjData`` is not thread-safe and rendering one 160x120 frame costs ~20 ms on a
+CPU (Mesa llvmpipe, with the settings of ``teleop.robot.sim.open_camera_renderer``), longer
+than a 10 ms teleop tick. So the camera never touches the
 simulation's own data: the thread that steps the simulation publishes the state into a
 :class:`SimStateTap` (a copy of ``qpos`` and the mocap poses under a lock, a few
 microseconds), and each :class:`SimCameraSource` copies the newest state into its *private*
@@ -120,15 +121,14 @@ class SimCameraSource(CameraSource):
         return f"simulated camera '{self.config.name}' {self._size[1]}x{self._size[0]}"
 
     def _open(self) -> None:
+        from teleop.exceptions import RobotBackendError
+        from teleop.robot.sim import open_camera_renderer
+
         self._data = self._mj.MjData(self._model)
-        h, w = self._size
         try:
-            self._renderer = self._mj.Renderer(self._model, h, w)
-        except Exception as exc:  # MuJoCo raises plain exceptions for GL problems
-            raise CameraError(
-                f"camera '{self.name}': cannot open an offscreen OpenGL context ({exc}); install Mesa EGL "
-                "(Debian: libegl1 libgl1-mesa-dri) and set MUJOCO_GL=egl"
-            ) from exc
+            self._renderer = open_camera_renderer(self._model, self._size)
+        except RobotBackendError as exc:
+            raise CameraError(f"camera '{self.name}': {exc}") from exc
         self._last_seq = 0
 
     def _read(self):

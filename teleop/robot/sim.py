@@ -15,7 +15,9 @@ term is integrated implicitly and stays stable with stiff gains); ``kd·dq* + ta
 as an applied generalized force.
 
 Cameras render with ``MUJOCO_GL=egl`` on the CPU: keep them small. Geometry a camera need
-not see (collision meshes, the legs, table legs) is in geom groups the cameras hide.
+not see (collision meshes, the legs, table legs) is in geom groups the cameras hide, and every
+camera renderer comes from :func:`open_camera_renderer` (no shadow map, no multisampling:
+~20 ms instead of ~95 ms for a 160x120 head frame on Mesa llvmpipe).
 """
 
 from __future__ import annotations
@@ -68,6 +70,36 @@ WRIST_CAMERA = {"pos": [0.05, 0.0, 0.06], "euler": [0.0, 0.6, 0.0]}
 CAMERA_NAMES = ("head", "left_wrist", "right_wrist")
 #: Robot links the cameras draw (the rest is hidden from them, see build_scene).
 _VISIBLE_ROBOT_LINK = re.compile(r"(elbow|wrist|hand)")
+
+
+def open_camera_renderer(model, size: tuple[int, int]):
+    """A ``mujoco.Renderer`` of ``size`` (height, width) [px], set up for cheap CPU rendering.
+
+    The one place where simulated camera renderers are made (``MujocoSim.render`` and
+    ``teleop.cameras.sim.SimCameraSource``). On Mesa's llvmpipe most of a frame's cost is the
+    shadow map (the scene drawn a second time from the light) and the multisampled offscreen
+    buffer; neither matters to a policy's 160x120 picture, so both are off:
+    ``model.vis.quality.offsamples = 0`` (read when the GL context is made; it changes nothing
+    but offscreen rendering) and the scene's shadow and reflection flags cleared.
+
+    Raises:
+        RobotBackendError: no offscreen OpenGL context can be made (no EGL).
+    """
+    import mujoco
+
+    h, w = int(size[0]), int(size[1])
+    model.vis.quality.offsamples = 0
+    try:
+        renderer = mujoco.Renderer(model, h, w)
+    except Exception as exc:  # MuJoCo raises plain exceptions for GL problems
+        raise RobotBackendError(
+            f"cannot open an offscreen OpenGL context ({exc}); install Mesa EGL (Debian: libegl1 "
+            "libgl1-mesa-dri) and set MUJOCO_GL=egl, or run without cameras"
+        ) from exc
+    flags = renderer.scene.flags
+    flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+    flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+    return renderer
 
 
 def _default_gain(name: str) -> tuple[float, float]:
@@ -435,15 +467,7 @@ class MujocoSim:
             raise ConfigError(f"camera '{camera}' is not enabled; enabled cameras: {self.config.cameras}")
         r = self._renderers.get(camera)
         if r is None:
-            h, w = self.config.camera_size
-            try:
-                r = self._mj.Renderer(self.model, h, w)
-            except Exception as exc:  # MuJoCo raises plain exceptions for GL problems
-                raise RobotBackendError(
-                    f"cannot open an offscreen OpenGL context for camera '{camera}' ({exc}); "
-                    "install Mesa EGL (Debian: libegl1 libgl1-mesa-dri) and set MUJOCO_GL=egl, or run without cameras"
-                ) from exc
-            self._renderers[camera] = r
+            r = self._renderers[camera] = open_camera_renderer(self.model, self.config.camera_size)
         r.update_scene(self.data, camera=camera, scene_option=self._scene_option)
         return r.render()
 
