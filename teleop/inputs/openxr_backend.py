@@ -9,10 +9,15 @@ Data flow of one :meth:`OpenXRSource.poll` (synchronous, on the caller's thread)
     xrLocateHandJointsEXT (26 joints, preallocated buffer) ────────┴► xr_to_stage ──► OperatorFrame
 
 Poses are located at the current time plus ``OpenXRConfig.prediction_s`` (default 0),
-converted to XrTime (a headless session has no frame loop and hence no predicted display
-time), so ``frame.stamp`` is the time the sample describes, on :func:`teleop.clock.now`. The session is headless (``XR_MND_headless``,
-offered by Monado and SteamVR); :func:`create_session` is the single place a graphics
-binding would be chained in for a runtime without it.
+converted to XrTime, so ``frame.stamp`` is the time the sample describes, on
+:func:`teleop.clock.now`; with ``OpenXRConfig.predict_to_display`` and a frame loop running
+(the headset view), at the next predicted display time instead.
+
+The instance and session belong to an :class:`~teleop.inputs.openxr_session.OpenXRSession`:
+the source's own, headless one (``XR_MND_headless``, offered by Monado and SteamVR), or one
+shared with the headset view (``OpenXRSource(config, session=xr_session)``), a graphics
+session whose frame loop runs on the view's thread while this backend polls on the loop's.
+Events are drained by that session and reach this source as callbacks.
 
 Validity: a pose is valid when the runtime sets ORIENTATION_VALID and POSITION_VALID and
 its last *tracked* sample is no older than ``OpenXRConfig.stale_after_s``; an inferred pose
@@ -27,19 +32,23 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from teleop import clock
-from teleop.exceptions import InputDeviceError, MissingExtraError
-from teleop.inputs.base import DeviceInfo, InputKind, InputSource, SourceStatus, mark_all_invalid
+from teleop.exceptions import MissingExtraError
+from teleop.inputs.base import (
+    DeviceInfo,
+    InputKind,
+    InputSource,
+    SourceStatus,
+    mark_all_invalid,
+)
 from teleop.inputs.exceptions import (
     FALLBACK_HINT,
     MissingExtensionError,
     RuntimeUnavailableError,
-    SessionLostError,
     TrackerRoleMissingError,
 )
 from teleop.inputs.openxr_config import (
@@ -47,26 +56,23 @@ from teleop.inputs.openxr_config import (
     HTCX_EXTENSION,
     OpenXRConfig,
     ReferenceSpace,
-    TrackerFamily,
 )
 from teleop.inputs.openxr_convert import xr_to_stage
 from teleop.inputs.openxr_hand import HandJointLocator
+from teleop.inputs.openxr_session import (  # noqa: F401
+    HEADLESS_EXTENSION,
+    RUNTIME_FIX,
+    OpenXRSession,
+    create_session,
+)
 from teleop.operator_frame import ControllerAxis, ControllerButton, OperatorFrame, Side
 
 log = logging.getLogger(__name__)
 
-HEADLESS_EXTENSION = "XR_MND_headless"
 HAND_TRACKING_EXTENSION = "XR_EXT_hand_tracking"
 TIMESPEC_EXTENSION = "XR_KHR_convert_timespec_time"
 HAND_PATHS = ("/user/hand/left", "/user/hand/right")
 HEAD_PATH = "/user/head"
-#: Fix sentence for "no runtime" situations.
-RUNTIME_FIX = (
-    "Start SteamVR (and make it the active OpenXR runtime: SteamVR > Settings > OpenXR) or run "
-    "`monado-service`, or point XR_RUNTIME_JSON at your runtime's manifest. " + FALLBACK_HINT
-)
-#: Events drained per poll at most, so a flood cannot stall the loop.
-_MAX_EVENTS_PER_POLL = 16
 _VALID = 0x1 | 0x2  # XR_SPACE_LOCATION_{ORIENTATION,POSITION}_VALID_BIT
 _TRACKED = 0x4 | 0x8  # XR_SPACE_LOCATION_{ORIENTATION,POSITION}_TRACKED_BIT
 
@@ -150,12 +156,13 @@ class TimeBase:
     maximum over events; its error is the smallest event delivery latency (typically < 1 ms).
     """
 
-    def __init__(self, xr, instance, fast: _Fast | None):
+    def __init__(self, xr, instance, fast: _Fast | None, events: OpenXRSession | None = None):
         self._xr = xr
         self._instance = instance
         self._fast = fast
+        self._events = events  # the session that sees the events (its estimate is used as well)
         self.exact = fast is not None and hasattr(fast, "to_xr_time")
-        self._offset_ns: int | None = None  # estimated t_xr - t_mono
+        self._own_offset_ns: int | None = None  # estimated t_xr - t_mono
         if self.exact:
             self._ts = xr.timespec()
             self._t = ctypes.c_int64()
@@ -165,8 +172,15 @@ class TimeBase:
         if self.exact or t_event_xr <= 0:
             return
         estimate = int(t_event_xr) - int(round(t_received_s * 1e9))
-        if self._offset_ns is None or estimate > self._offset_ns:
-            self._offset_ns = estimate
+        if self._own_offset_ns is None or estimate > self._own_offset_ns:
+            self._own_offset_ns = estimate
+
+    @property
+    def _offset_ns(self) -> int | None:
+        shared = self._events.event_offset_ns if self._events is not None else None
+        if shared is None or self._own_offset_ns is None:
+            return self._own_offset_ns if shared is None else shared
+        return max(shared, self._own_offset_ns)
 
     @property
     def ready(self) -> bool:
@@ -196,29 +210,6 @@ class TimeBase:
         if result < 0:
             raise self._xr.check_result(self._xr.Result(result))
         return self._ts.tv_sec + self._ts.tv_nsec * 1e-9
-
-
-def create_session(xr, instance, system_id, enabled_extensions: frozenset[str], graphics_binding=None):
-    """Create the OpenXR session: the one place a graphics binding enters.
-
-    Input-only use needs no rendering, so the session is headless (``XR_MND_headless``: no
-    graphics binding, no frame loop). A later renderer (headset camera view) passes its
-    ``graphics_binding`` struct (e.g. ``xr.GraphicsBindingOpenGLXlibKHR``), which is chained
-    into ``XrSessionCreateInfo.next``; it then owns the frame loop.
-
-    Raises:
-        MissingExtensionError: no graphics binding and the runtime lacks ``XR_MND_headless``.
-    """
-    if graphics_binding is None and HEADLESS_EXTENSION not in enabled_extensions:
-        raise MissingExtensionError(
-            HEADLESS_EXTENSION, tuple(sorted(enabled_extensions)),
-            f"The OpenXR runtime does not offer {HEADLESS_EXTENSION}, which psi-teleop needs to read devices "
-            "without rendering to the headset. Use SteamVR or Monado (both offer it); for a Quest over Link, "
-            "stream to SteamVR (Steam Link / Virtual Desktop with SteamVR) and make SteamVR the active OpenXR "
-            "runtime. " + FALLBACK_HINT,
-        )
-    info = xr.SessionCreateInfo(system_id=system_id, next=graphics_binding)
-    return xr.create_session(instance, info)
 
 
 @dataclass
@@ -300,18 +291,24 @@ class OpenXRSource(InputSource):
 
     Args:
         config: devices, role mapping, staleness; defaults to :class:`OpenXRConfig`.
+        session: the :class:`OpenXRSession` to read devices through (shared with the headset
+            view); None: the source opens its own headless session.
     """
 
     kind = InputKind.OPENXR
+    needs_frame_loop = False
 
-    def __init__(self, config: OpenXRConfig | None = None):
+    def __init__(self, config: OpenXRConfig | None = None, session: OpenXRSession | None = None):
         self.config = config or OpenXRConfig()
         self._status = SourceStatus.IDLE
         self._lost_reason = ""
         self._xr = None
+        self._shared = session
+        self._owner: OpenXRSession | None = None
         self._instance = None
         self._session = None
-        self._session_state = 0
+        self._pending_loss = ""  # set by the session's callbacks (any thread), acted on in poll
+        self._presence_dirty = False
         self._extensions: frozenset[str] = frozenset()
         self._devices: list[_Device] = []
         self._table = _DeviceTable(0, self.config.stale_after_s)
@@ -321,6 +318,8 @@ class OpenXRSource(InputSource):
         self.aim_pose = np.zeros((2, 7))  # T_stage_aim of each controller (pointing ray, x forward)
         self.aim_pose[:, 3] = 1.0
         self.aim_valid = np.zeros(2, dtype=bool)
+        if session is not None:
+            session.register(self)
 
     # ---- InputSource -------------------------------------------------------------------
     @property
@@ -336,11 +335,20 @@ class OpenXRSource(InputSource):
         """The extensions enabled on the instance."""
         return self._extensions
 
+    @property
+    def xr_session(self) -> OpenXRSession | None:
+        """The OpenXR session the source reads through (None before start)."""
+        return self._owner
+
     def start(self) -> None:
         if self._status is SourceStatus.RUNNING:
             return
         xr = self._xr = _import_xr()
+        self._owner = self._shared or OpenXRSession(self.config.application_name, self.config.ready_timeout_s,
+                                                    graphics=False)
+        self._pending_loss = ""
         try:
+            self._owner.attach(self)
             self._open(xr)
         except BaseException:
             self._teardown()
@@ -365,7 +373,12 @@ class OpenXRSource(InputSource):
             return self._status is SourceStatus.LOST
         xr = self._xr
         try:
-            self._drain_events()
+            self._owner.pump_events()
+            if self._pending_loss:
+                self._lose(self._pending_loss)
+            elif self._presence_dirty:
+                self._presence_dirty = False
+                self._refresh_presence()
             if self._status is SourceStatus.RUNNING:
                 return self._sample(frame)
         except xr.XrException as exc:  # any runtime failure mid-run: lose the session, never crash the loop
@@ -399,20 +412,15 @@ class OpenXRSource(InputSource):
         return out
 
     # ---- start-up ----------------------------------------------------------------------
-    def _open(self, xr) -> None:
+    # ---- OpenXRSession client ------------------------------------------------------------
+    def xr_extensions(self, available: frozenset[str], graphics: bool) -> set[str]:
+        """The extensions this source asks the session for; raises for a required one that is missing."""
         cfg = self.config
-        try:
-            available = frozenset(
-                (e.extension_name.decode() if isinstance(e.extension_name, bytes) else e.extension_name)
-                for e in xr.enumerate_instance_extension_properties()
-            )
-        except (xr.RuntimeUnavailableError, xr.RuntimeFailureError, xr.InitializationFailedError) as exc:
-            raise RuntimeUnavailableError(f"No OpenXR runtime is available ({type(exc).__name__}). {RUNTIME_FIX}") from None
-        wanted = {HEADLESS_EXTENSION, TIMESPEC_EXTENSION}
+        wanted = {TIMESPEC_EXTENSION}
         if cfg.use_hand_tracking or cfg.require_hand_tracking:
             wanted.add(HAND_TRACKING_EXTENSION)
-        families = {b.family for b in cfg.trackers} if cfg.use_trackers else set()
-        wanted |= {f.extension for f in families}
+        if cfg.use_trackers:
+            wanted |= {b.family.extension for b in cfg.trackers}
         if cfg.require_hand_tracking and HAND_TRACKING_EXTENSION not in available:
             raise MissingExtensionError(
                 HAND_TRACKING_EXTENSION, tuple(sorted(available)),
@@ -428,58 +436,30 @@ class OpenXRSource(InputSource):
                     "which this OpenXR runtime does not offer. Use SteamVR with Vive trackers (it offers "
                     f"{HTCX_EXTENSION}) or VIVE's runtime for self-trackers ({HTC_XR_TRACKER_EXTENSION}).",
                 )
-        enabled = frozenset(wanted & available)
-        if HEADLESS_EXTENSION not in enabled:
-            create_session(xr, None, None, enabled)  # raises MissingExtensionError with the fix
-        self._extensions = enabled
-        try:
-            self._instance = xr.create_instance(xr.InstanceCreateInfo(
-                application_info=xr.ApplicationInfo(
-                    application_name=cfg.application_name, engine_name="psi-teleop",
-                    api_version=xr.Version(1, 0, 0)),
-                enabled_extension_names=sorted(enabled),
-            ))
-        except (xr.RuntimeUnavailableError, xr.RuntimeFailureError, xr.InitializationFailedError) as exc:
-            raise RuntimeUnavailableError(f"The OpenXR runtime refused to start ({type(exc).__name__}). {RUNTIME_FIX}") from None
-        except xr.LimitReachedError:
-            raise InputDeviceError(
-                "An OpenXR source is already open in this process (the OpenXR loader allows one instance); "
-                "stop it before starting another."
-            ) from None
-        props = xr.get_instance_properties(self._instance)
-        self.runtime_name = _text(props.runtime_name)
-        try:
-            system_id = xr.get_system(self._instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
-        except xr.FormFactorUnavailableError:
-            raise RuntimeUnavailableError(
-                f"{self.runtime_name} is running but sees no headset. Connect and power on the headset (SteamVR "
-                "should show it green); for trackers without a headset, set SteamVR's requireHmd to false. "
-                + FALLBACK_HINT
-            ) from None
-        self.system_name = _text(xr.get_system_properties(self._instance, system_id).system_name)
-        self._session = create_session(xr, self._instance, system_id, enabled)
-        self._fast = _Fast(xr, self._instance, TIMESPEC_EXTENSION in enabled)
-        self._time = TimeBase(xr, self._instance, self._fast)
-        self._event = xr.EventDataBuffer()
-        self._wait_for_state(xr.SessionState.READY)
-        xr.begin_session(self._session, xr.SessionBeginInfo(
-            primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO))
-        self._build_actions(xr, enabled)
-        self._check_required_trackers()
+        return wanted
 
-    def _wait_for_state(self, state) -> None:
-        deadline = time.monotonic() + self.config.ready_timeout_s
-        while self._session_state != state.value:
-            self._drain_events()
-            if self._status is SourceStatus.LOST:
-                raise SessionLostError(self._lost_reason)
-            if time.monotonic() > deadline:
-                raise RuntimeUnavailableError(
-                    f"The OpenXR session did not become {state.name} within {self.config.ready_timeout_s:.1f} s "
-                    f"(runtime {self.runtime_name}). Put the headset on or wake it, close other VR apps, then retry. "
-                    + FALLBACK_HINT
-                )
-            time.sleep(0.002)
+    def on_xr_event(self, kind: int, event, received: float) -> None:
+        T = self._xr.StructureType if self._xr is not None else None
+        if T is None:
+            return
+        if kind == T.EVENT_DATA_INTERACTION_PROFILE_CHANGED.value or \
+                kind == getattr(T, "EVENT_DATA_VIVE_TRACKER_CONNECTED_HTCX", T.EVENT_DATA_BUFFER).value:
+            self._presence_dirty = True
+
+    def on_xr_lost(self, reason: str) -> None:
+        self._pending_loss = reason
+
+    # ---- start-up ----------------------------------------------------------------------
+    def _open(self, xr) -> None:
+        owner = self._owner
+        self._extensions = enabled = owner.enabled
+        self._instance, self._session = owner.instance, owner.session
+        self.runtime_name, self.system_name = owner.runtime_name, owner.system_name
+        self._fast = _Fast(xr, self._instance, TIMESPEC_EXTENSION in enabled)
+        self._time = TimeBase(xr, self._instance, self._fast, events=owner)
+        self._build_actions(xr, enabled)
+        self._presence_dirty = False
+        self._check_required_trackers()
 
     def _build_actions(self, xr, enabled: frozenset[str]) -> None:
         cfg = self.config
@@ -628,48 +608,16 @@ class OpenXRSource(InputSource):
             )
 
     # ---- per poll ----------------------------------------------------------------------
-    def _drain_events(self) -> None:
-        xr = self._xr
-        T = xr.StructureType
-        for _ in range(_MAX_EVENTS_PER_POLL):
-            if self._instance is None:  # torn down by a loss handled in this loop
-                return
-            self._event.type = T.EVENT_DATA_BUFFER.value
-            result = self._fast.poll_event(self._instance, ctypes.byref(self._event))
-            if result == xr.Result.EVENT_UNAVAILABLE.value:
-                return
-            if result < 0:
-                raise xr.check_result(xr.Result(result))
-            received = clock.now()
-            kind = self._event.type
-            if kind == T.EVENT_DATA_SESSION_STATE_CHANGED.value:
-                ev = ctypes.cast(ctypes.byref(self._event), ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
-                self._time.observe_event(ev.time, received)
-                self._on_state(xr.SessionState(ev.state))
-            elif kind == T.EVENT_DATA_INSTANCE_LOSS_PENDING.value:
-                self._lose("the OpenXR runtime is shutting down (instance loss pending): restart SteamVR/Monado, "
-                           "then restart this session")
-            elif kind == T.EVENT_DATA_INTERACTION_PROFILE_CHANGED.value or \
-                    kind == getattr(T, "EVENT_DATA_VIVE_TRACKER_CONNECTED_HTCX", T.EVENT_DATA_BUFFER).value:
-                if self._status is SourceStatus.RUNNING:
-                    self._refresh_presence()
-
-    def _on_state(self, state) -> None:
-        S = self._xr.SessionState
-        self._session_state = state.value
-        if state == S.LOSS_PENDING:
-            self._lose("the OpenXR runtime lost the session (headset disconnected or the runtime restarted): "
-                       "reconnect the headset / restart SteamVR or Monado, then restart this session")
-        elif state in (S.STOPPING, S.EXITING):
-            self._lose("the OpenXR runtime stopped the session (it is quitting or another VR app took over): "
-                       "close the other app or restart the runtime, then restart this session")
-
     def _sample(self, frame: OperatorFrame) -> bool:
         xr = self._xr
         fast = self._fast
         t_mono = clock.now()
         t_sample = t_mono + self.config.prediction_s  # the time the located poses describe
         t_xr = self._time.to_xr(t_sample)
+        if self.config.predict_to_display:
+            t_display = self._owner.next_display_time_ns(t_xr)
+            if t_display is not None:  # a frame loop runs: the poses as the operator will see them
+                t_xr, t_sample = t_display, self._time.to_mono(t_display)
         result = fast.sync_actions(self._session, ctypes.byref(self._sync_info))
         if result < 0:
             raise xr.check_result(xr.Result(result))
@@ -751,29 +699,14 @@ class OpenXRSource(InputSource):
         self._status = SourceStatus.LOST
 
     def _teardown(self) -> None:
-        """Destroy the session and the instance, ignoring a runtime that is already gone."""
-        xr = self._xr
-        if xr is None:
-            return
-        if self._session is not None:
+        """Let go of the session: a private one is ended and destroyed, a shared one stays with its other clients."""
+        owner, self._owner = self._owner, None
+        self._instance = self._session = None
+        if owner is not None:
             try:
-                if self._session_state in (xr.SessionState.STOPPING.value, xr.SessionState.SYNCHRONIZED.value,
-                                           xr.SessionState.VISIBLE.value, xr.SessionState.FOCUSED.value):
-                    xr.end_session(self._session)
-            except xr.XrException:
-                pass
-            try:
-                xr.destroy_session(self._session)
-            except xr.XrException:
-                pass
-            self._session = None
-        if self._instance is not None:
-            try:
-                xr.destroy_instance(self._instance)
-            except xr.XrException:
-                pass
-            self._instance = None
-        self._session_state = 0
+                owner.detach(self)
+            except Exception as exc:  # noqa: BLE001 - a runtime that is already gone
+                log.debug("OpenXR: closing the session: %s", exc)
 
 
 def _text(value) -> str:

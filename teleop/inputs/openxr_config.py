@@ -138,6 +138,10 @@ class OpenXRConfig:
         prediction_s: locate poses this far ahead of the poll time (the runtime extrapolates
             them) to compensate downstream latency; ``frame.stamp`` is then the predicted
             time. 0 = the poses at the poll time [s].
+        predict_to_display: when the session has a frame loop (the headset view runs in it),
+            locate poses at the next predicted display time, as the operator will see them,
+            instead of at the poll time plus ``prediction_s``; ``frame.stamp`` is that display
+            time. Ignored by a headless session (no frame loop, no display time).
         ready_timeout_s: how long ``start`` waits for the session to become READY [s].
         application_name: shown by the runtime (SteamVR's app list).
     """
@@ -150,6 +154,7 @@ class OpenXRConfig:
     reference_space: ReferenceSpace = ReferenceSpace.STAGE
     stale_after_s: float = 0.1  # [s]
     prediction_s: float = 0.0  # [s]
+    predict_to_display: bool = False
     ready_timeout_s: float = 5.0  # [s]
     application_name: str = "psi-teleop"
 

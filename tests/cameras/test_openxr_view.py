@@ -48,12 +48,14 @@ class _Feed:
         return self.frame
 
 
-def _wait_for_dump(dump, frame_min: int, timeout: float = 10.0) -> dict:
+def _wait_for_dump(dump, frame_min: int, timeout: float = 10.0, quad: bool = False) -> dict:
+    """The runtime's sidecar once it reports frame ``frame_min`` or later (with a quad layer if ``quad``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             meta = read_meta(dump)
-            if int(meta["frame"][0]) >= frame_min and (int(meta["layers"][0]) == 0 or dump.exists()):
+            if int(meta["frame"][0]) >= frame_min and (int(meta["layers"][0]) == 0 or dump.exists()) and \
+                    (not quad or "quad" in meta):
                 return meta
         except (FileNotFoundError, KeyError, ValueError):
             pass
@@ -93,7 +95,7 @@ def test_submitted_image_is_the_camera_frame_pixel_for_pixel(xr_view_runtime, vi
     view = view_factory(feed)
     view.start()
     _wait_until(lambda: view.stats().frames_submitted >= 3)
-    _wait_for_dump(dump, 3)
+    _wait_for_dump(dump, 3, quad=True)
     got = read_ppm(dump)
     assert got.shape == (48 + STRIP, 64, 3)
     np.testing.assert_array_equal(got[STRIP:], img)  # the camera picture, upright, unscaled
@@ -115,7 +117,7 @@ def test_quad_follows_the_head_one_metre_ahead(xr_view_runtime, view_factory):
     feed.put(_pattern(30, 40, seed=3))
     view = view_factory(feed)
     view.start()
-    meta = _wait_for_dump(dump, 2)
+    meta = _wait_for_dump(dump, 2, quad=True)  # (the session's frame loop may start before the view joins it)
     space, x, y, z, qx, qy, qz, qw, w_m, h_m = (float(v) for v in meta["quad"])
     assert space == 1  # XR_REFERENCE_SPACE_TYPE_VIEW: head-locked
     np.testing.assert_allclose([x, y, z], [0.0, 0.0, -1.0], atol=1e-6)

@@ -41,7 +41,7 @@ def build_runtime(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / "libpsi_scripted_xr.so"
     cmd = ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden",
-           "-o", str(lib), str(SOURCE), "-lm"]
+           "-pthread", "-o", str(lib), str(SOURCE), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeBuildError(f"gcc failed ({' '.join(cmd)}):\n{proc.stderr}")

@@ -7,6 +7,8 @@
  * action spaces, action sets/actions/suggested bindings, sync, action states, hand joint
  * location, Vive tracker paths, time conversion -- and plays poses and inputs back from a
  * text script named by PSI_XR_SCRIPT. Nothing is rendered; it is not a conformant runtime.
+ * Every entry point takes one process-wide lock, so an application may call it from several
+ * threads at once (xrWaitFrame releases the lock while it waits for the display slot).
  *
  * Script format (one directive per line, '#' starts a comment, numbers are OpenXR-native:
  * stage space, y up, -z forward, metres, quaternions x y z w):
@@ -45,6 +47,11 @@
  *   layers K                      layers submitted
  *   quad SPACE x y z qx qy qz qw W H   the quad's reference space type (1 view, 2 local, 3 stage), pose, size [m]
  *   display_time T                the frame's displayTime [XrTime ns]
+ *   sessions_created N            sessions created on this instance, how many of them with a
+ *   graphics_sessions_created G   graphics binding, and instance/session creations refused (one
+ *   refused_creates R             already alive) since this instance was created
+ *   locates L                     xrLocateSpace and xrSyncActions calls on this instance (an input
+ *   syncs Y                       backend reading devices through the same session)
  *
  * Hand template (so tests can compute expectations): joint j (OpenXR order) sits at
  * T_hand * (0.002 j, 0.001 (j mod 5), -0.01 j) with the hand's orientation and radius
@@ -53,9 +60,11 @@
  * XrTime is CLOCK_MONOTONIC in nanoseconds plus TIME_OFFSET_NS, so a client that forgets
  * to convert times is visibly wrong.
  */
+#define _GNU_SOURCE 1 /* PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP */
 #define XR_USE_TIMESPEC 1
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +75,15 @@
 #include <openxr/openxr_platform.h>
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* One lock around every entry point: an application may call the runtime from several threads
+ * (the input backend polls from the teleop loop while the headset view runs the frame loop on
+ * its own thread), as a real runtime allows. xrWaitFrame drops it while it sleeps. */
+static pthread_mutex_t LOCK_ = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static void unlock_(int *unused) { (void)unused; pthread_mutex_unlock(&LOCK_); }
+#define LOCK()                  \
+    pthread_mutex_lock(&LOCK_); \
+    int lock_guard_ __attribute__((cleanup(unlock_), unused)) = 0
 /* Path-only extension (no types or functions), newer than Debian's headers. */
 #define HTC_XR_TRACKER_EXTENSION_NAME "XR_HTC_vive_xr_tracker_interaction"
 /* Declared by openxr_platform.h only with the GL/EGL headers, which the runtime does not need. */
@@ -233,7 +251,13 @@ static struct {
     int64_t next_display_ns; /* XrTime of the next display refresh */
     int frame_waited, frame_begun;
     long frames_ended;
+    long n_locates, n_syncs; /* xrLocateSpace / xrSyncActions calls on this instance */
 } S;
+
+/* Per instance (reset when an instance is created): sessions created on it, how many had a
+ * graphics binding, and creations refused because one was already alive. Tests check that one
+ * application holds one session. */
+static long N_SESSIONS_CREATED, N_GRAPHICS_SESSIONS_CREATED, N_REFUSED;
 
 /* ---- small helpers ---- */
 static int64_t now_ns(void) {
@@ -471,6 +495,7 @@ static void advance(XrTime t) {
 
 /* ---- instance ---- */
 static XrResult enumerate_extensions(const char *layer, uint32_t cap, uint32_t *count, XrExtensionProperties *props) {
+    LOCK();
     (void)layer;
     if (!S.instance_alive) load_script();
     *count = (uint32_t)S.n_extensions;
@@ -490,7 +515,11 @@ static int offered(const char *ext) {
 }
 
 static XrResult create_instance(const XrInstanceCreateInfo *info, XrInstance *out) {
-    if (S.instance_alive) return XR_ERROR_LIMIT_REACHED;
+    LOCK();
+    if (S.instance_alive) {
+        N_REFUSED++;
+        return XR_ERROR_LIMIT_REACHED;
+    }
     if (XR_VERSION_MAJOR(info->applicationInfo.apiVersion) != 1) return XR_ERROR_API_VERSION_UNSUPPORTED;
     load_script();
     for (uint32_t i = 0; i < info->enabledExtensionCount; i++) {
@@ -504,11 +533,13 @@ static XrResult create_instance(const XrInstanceCreateInfo *info, XrInstance *ou
         if (strcmp(e, EGL_ENABLE_EXTENSION_NAME) == 0) S.enabled_egl = 1;
     }
     S.instance_alive = 1;
+    N_SESSIONS_CREATED = N_GRAPHICS_SESSIONS_CREATED = N_REFUSED = 0;
     *out = (XrInstance)(uintptr_t)H(TAG_INSTANCE, 0);
     return XR_SUCCESS;
 }
 
 static XrResult destroy_instance(XrInstance instance) {
+    LOCK();
     (void)instance;
     free(S.cmds);
     memset(&S, 0, sizeof S);
@@ -516,6 +547,7 @@ static XrResult destroy_instance(XrInstance instance) {
 }
 
 static XrResult get_instance_properties(XrInstance instance, XrInstanceProperties *props) {
+    LOCK();
     (void)instance;
     props->runtimeVersion = XR_MAKE_VERSION(0, 1, 0);
     snprintf(props->runtimeName, XR_MAX_RUNTIME_NAME_SIZE, "psi-teleop scripted runtime");
@@ -523,6 +555,7 @@ static XrResult get_instance_properties(XrInstance instance, XrInstancePropertie
 }
 
 static XrResult poll_event(XrInstance instance, XrEventDataBuffer *out) {
+    LOCK();
     (void)instance;
     if (!S.instance_alive) return XR_ERROR_HANDLE_INVALID;
     advance(xr_now());
@@ -534,12 +567,14 @@ static XrResult poll_event(XrInstance instance, XrEventDataBuffer *out) {
 }
 
 static XrResult result_to_string(XrInstance instance, XrResult value, char buffer[XR_MAX_RESULT_STRING_SIZE]) {
+    LOCK();
     (void)instance;
     snprintf(buffer, XR_MAX_RESULT_STRING_SIZE, "XR_RESULT_%d", (int)value);
     return XR_SUCCESS;
 }
 
 static XrResult get_system(XrInstance instance, const XrSystemGetInfo *info, XrSystemId *out) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     if (info->formFactor != XR_FORM_FACTOR_HEAD_MOUNTED_DISPLAY || S.no_system) return XR_ERROR_FORM_FACTOR_UNAVAILABLE;
@@ -548,6 +583,7 @@ static XrResult get_system(XrInstance instance, const XrSystemGetInfo *info, XrS
 }
 
 static XrResult get_system_properties(XrInstance instance, XrSystemId id, XrSystemProperties *props) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     props->systemId = id;
@@ -562,6 +598,7 @@ static XrResult get_system_properties(XrInstance instance, XrSystemId id, XrSyst
 }
 
 static XrResult string_to_path(XrInstance instance, const char *s, XrPath *out) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     if (!s || s[0] != '/' || strlen(s) >= MAX_NAME) return XR_ERROR_PATH_FORMAT_INVALID;
@@ -570,6 +607,7 @@ static XrResult string_to_path(XrInstance instance, const char *s, XrPath *out) 
 }
 
 static XrResult path_to_string(XrInstance instance, XrPath p, uint32_t cap, uint32_t *count, char *buf) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     if (p < 1 || p > (XrPath)S.n_paths) return XR_ERROR_PATH_INVALID;
@@ -582,6 +620,7 @@ static XrResult path_to_string(XrInstance instance, XrPath p, uint32_t cap, uint
 }
 
 static XrResult convert_timespec(XrInstance instance, const struct timespec *ts, XrTime *out) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     *out = (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec + TIME_OFFSET_NS;
@@ -589,6 +628,7 @@ static XrResult convert_timespec(XrInstance instance, const struct timespec *ts,
 }
 
 static XrResult convert_time(XrInstance instance, XrTime t, struct timespec *ts) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     int64_t ns = t - TIME_OFFSET_NS;
@@ -599,6 +639,7 @@ static XrResult convert_time(XrInstance instance, XrTime t, struct timespec *ts)
 
 /* ---- actions ---- */
 static XrResult create_action_set(XrInstance instance, const XrActionSetCreateInfo *info, XrActionSet *out) {
+    LOCK();
     (void)instance;
     (void)info;
     CHECK_INSTANCE();
@@ -608,6 +649,7 @@ static XrResult create_action_set(XrInstance instance, const XrActionSetCreateIn
 static XrResult destroy_noop(void *handle) { (void)handle; return XR_SUCCESS; }
 
 static XrResult create_action(XrActionSet set, const XrActionCreateInfo *info, XrAction *out) {
+    LOCK();
     (void)set;
     CHECK_INSTANCE();
     if (S.n_actions >= MAX_ACTIONS || info->countSubactionPaths > 8) return XR_ERROR_LIMIT_REACHED;
@@ -622,6 +664,7 @@ static XrResult create_action(XrActionSet set, const XrActionCreateInfo *info, X
 }
 
 static XrResult suggest_bindings(XrInstance instance, const XrInteractionProfileSuggestedBinding *sb) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     if (S.attached) return XR_ERROR_ACTIONSETS_ALREADY_ATTACHED;
@@ -667,6 +710,7 @@ static Channel *action_channel(int action, XrPath sub, int *active) {
 }
 
 static XrResult attach_action_sets(XrSession session, const XrSessionActionSetsAttachInfo *info) {
+    LOCK();
     (void)session;
     (void)info;
     CHECK_SESSION();
@@ -679,6 +723,7 @@ static XrResult attach_action_sets(XrSession session, const XrSessionActionSetsA
 }
 
 static XrResult current_profile(XrSession session, XrPath top, XrInteractionProfileState *state) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     if (!S.attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
@@ -689,10 +734,12 @@ static XrResult current_profile(XrSession session, XrPath top, XrInteractionProf
 }
 
 static XrResult sync_actions(XrSession session, const XrActionsSyncInfo *info) {
+    LOCK();
     (void)session;
     (void)info;
     CHECK_SESSION();
     if (!S.attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
+    S.n_syncs++;
     advance(xr_now());
     return XR_SUCCESS;
 }
@@ -704,6 +751,7 @@ static int action_index(const XrActionStateGetInfo *info, XrActionType type) {
 }
 
 static XrResult state_float(XrSession session, const XrActionStateGetInfo *info, XrActionStateFloat *st) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     int a = action_index(info, XR_ACTION_TYPE_FLOAT_INPUT), active;
@@ -717,6 +765,7 @@ static XrResult state_float(XrSession session, const XrActionStateGetInfo *info,
 }
 
 static XrResult state_bool(XrSession session, const XrActionStateGetInfo *info, XrActionStateBoolean *st) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     int a = action_index(info, XR_ACTION_TYPE_BOOLEAN_INPUT), active;
@@ -730,6 +779,7 @@ static XrResult state_bool(XrSession session, const XrActionStateGetInfo *info, 
 }
 
 static XrResult state_vec2(XrSession session, const XrActionStateGetInfo *info, XrActionStateVector2f *st) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     int a = action_index(info, XR_ACTION_TYPE_VECTOR2F_INPUT), active;
@@ -744,6 +794,7 @@ static XrResult state_vec2(XrSession session, const XrActionStateGetInfo *info, 
 }
 
 static XrResult state_pose(XrSession session, const XrActionStateGetInfo *info, XrActionStatePose *st) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     int a = action_index(info, XR_ACTION_TYPE_POSE_INPUT), active;
@@ -754,6 +805,7 @@ static XrResult state_pose(XrSession session, const XrActionStateGetInfo *info, 
 }
 
 static XrResult enumerate_tracker_paths(XrInstance instance, uint32_t cap, uint32_t *count, XrViveTrackerPathsHTCX *out) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
     if (!S.enabled_htcx) return XR_ERROR_FUNCTION_UNSUPPORTED;
@@ -812,6 +864,7 @@ static XrResult bind_graphics(const BindingEGL *b) {
 }
 
 static XrResult gl_requirements(XrInstance instance, XrSystemId system, GLRequirements *req) {
+    LOCK();
     (void)instance;
     (void)system;
     CHECK_INSTANCE();
@@ -822,6 +875,7 @@ static XrResult gl_requirements(XrInstance instance, XrSystemId system, GLRequir
 }
 
 static XrResult enumerate_view_configs(XrInstance instance, XrSystemId system, uint32_t cap, uint32_t *count, XrViewConfigurationType *out) {
+    LOCK();
     (void)instance;
     (void)system;
     CHECK_INSTANCE();
@@ -833,6 +887,7 @@ static XrResult enumerate_view_configs(XrInstance instance, XrSystemId system, u
 
 static XrResult enumerate_blend_modes(XrInstance instance, XrSystemId system, XrViewConfigurationType type, uint32_t cap,
                                       uint32_t *count, XrEnvironmentBlendMode *out) {
+    LOCK();
     (void)instance;
     (void)system;
     CHECK_INSTANCE();
@@ -845,6 +900,7 @@ static XrResult enumerate_blend_modes(XrInstance instance, XrSystemId system, Xr
 }
 
 static XrResult enumerate_swapchain_formats(XrSession session, uint32_t cap, uint32_t *count, int64_t *out) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     if (!S.graphics) return XR_ERROR_FUNCTION_UNSUPPORTED;
@@ -862,6 +918,7 @@ static Swapchain *swapchain_of(XrSwapchain h) {
 }
 
 static XrResult create_swapchain(XrSession session, const XrSwapchainCreateInfo *info, XrSwapchain *out) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     if (!S.graphics) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
@@ -893,6 +950,7 @@ static XrResult create_swapchain(XrSession session, const XrSwapchainCreateInfo 
 }
 
 static XrResult destroy_swapchain(XrSwapchain h) {
+    LOCK();
     Swapchain *sc = swapchain_of(h);
     if (!sc) return XR_ERROR_HANDLE_INVALID;
     if (S.graphics) S.gl.DeleteTextures(SWAPCHAIN_IMAGES, sc->tex);
@@ -901,6 +959,7 @@ static XrResult destroy_swapchain(XrSwapchain h) {
 }
 
 static XrResult enumerate_swapchain_images(XrSwapchain h, uint32_t cap, uint32_t *count, XrSwapchainImageBaseHeader *images) {
+    LOCK();
     Swapchain *sc = swapchain_of(h);
     if (!sc) return XR_ERROR_HANDLE_INVALID;
     *count = SWAPCHAIN_IMAGES;
@@ -915,6 +974,7 @@ static XrResult enumerate_swapchain_images(XrSwapchain h, uint32_t cap, uint32_t
 }
 
 static XrResult acquire_image(XrSwapchain h, const XrSwapchainImageAcquireInfo *info, uint32_t *index) {
+    LOCK();
     (void)info;
     Swapchain *sc = swapchain_of(h);
     if (!sc) return XR_ERROR_HANDLE_INVALID;
@@ -926,6 +986,7 @@ static XrResult acquire_image(XrSwapchain h, const XrSwapchainImageAcquireInfo *
 }
 
 static XrResult wait_image(XrSwapchain h, const XrSwapchainImageWaitInfo *info) {
+    LOCK();
     (void)info;
     Swapchain *sc = swapchain_of(h);
     if (!sc) return XR_ERROR_HANDLE_INVALID;
@@ -933,6 +994,7 @@ static XrResult wait_image(XrSwapchain h, const XrSwapchainImageWaitInfo *info) 
 }
 
 static XrResult release_image(XrSwapchain h, const XrSwapchainImageReleaseInfo *info) {
+    LOCK();
     (void)info;
     Swapchain *sc = swapchain_of(h);
     if (!sc) return XR_ERROR_HANDLE_INVALID;
@@ -943,6 +1005,7 @@ static XrResult release_image(XrSwapchain h, const XrSwapchainImageReleaseInfo *
 }
 
 static XrResult wait_frame(XrSession session, const XrFrameWaitInfo *info, XrFrameState *state) {
+    LOCK();
     (void)session;
     (void)info;
     CHECK_SESSION();
@@ -951,9 +1014,12 @@ static XrResult wait_frame(XrSession session, const XrFrameWaitInfo *info, XrFra
     int64_t now = xr_now();
     if (S.next_display_ns < now) S.next_display_ns = now + period; /* first frame, or the app fell behind */
     int64_t wake = S.next_display_ns - period; /* return one period before the display time */
-    if (wake > now) {
+    if (wake > now) { /* sleep without the lock: other threads keep calling the runtime */
         struct timespec ts = {(time_t)((wake - now) / 1000000000LL), (long)((wake - now) % 1000000000LL)};
+        pthread_mutex_unlock(&LOCK_);
         nanosleep(&ts, NULL);
+        pthread_mutex_lock(&LOCK_);
+        if (!S.session_alive || !S.session_begun) return XR_ERROR_SESSION_NOT_RUNNING;
     }
     state->predictedDisplayTime = S.next_display_ns;
     state->predictedDisplayPeriod = period;
@@ -964,6 +1030,7 @@ static XrResult wait_frame(XrSession session, const XrFrameWaitInfo *info, XrFra
 }
 
 static XrResult begin_frame(XrSession session, const XrFrameBeginInfo *info) {
+    LOCK();
     (void)session;
     (void)info;
     CHECK_SESSION();
@@ -1014,6 +1081,7 @@ static void dump_image(const char *path, Swapchain *sc, XrRect2Di rect) {
 }
 
 static XrResult end_frame(XrSession session, const XrFrameEndInfo *info) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     if (!S.session_begun) return XR_ERROR_SESSION_NOT_RUNNING;
@@ -1054,6 +1122,9 @@ static XrResult end_frame(XrSession session, const XrFrameEndInfo *info) {
                 p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w, quad->size.width, quad->size.height);
     }
     fprintf(f, "display_time %lld\n", (long long)info->displayTime);
+    fprintf(f, "sessions_created %ld\ngraphics_sessions_created %ld\nrefused_creates %ld\n", N_SESSIONS_CREATED,
+            N_GRAPHICS_SESSIONS_CREATED, N_REFUSED);
+    fprintf(f, "locates %ld\nsyncs %ld\n", S.n_locates, S.n_syncs);
     fclose(f);
     rename(tmp, meta);
     return XR_SUCCESS;
@@ -1061,9 +1132,13 @@ static XrResult end_frame(XrSession session, const XrFrameEndInfo *info) {
 
 /* ---- session ---- */
 static XrResult create_session(XrInstance instance, const XrSessionCreateInfo *info, XrSession *out) {
+    LOCK();
     (void)instance;
     CHECK_INSTANCE();
-    if (S.session_alive) return XR_ERROR_LIMIT_REACHED;
+    if (S.session_alive) {
+        N_REFUSED++;
+        return XR_ERROR_LIMIT_REACHED;
+    }
     if (info->next != NULL) {
         XrResult r = bind_graphics((const BindingEGL *)info->next);
         if (r != XR_SUCCESS) return r;
@@ -1071,6 +1146,8 @@ static XrResult create_session(XrInstance instance, const XrSessionCreateInfo *i
         return XR_ERROR_GRAPHICS_DEVICE_INVALID;
     }
     S.session_alive = 1;
+    N_SESSIONS_CREATED++;
+    if (S.graphics) N_GRAPHICS_SESSIONS_CREATED++;
     push_state(XR_SESSION_STATE_IDLE);
     push_state(XR_SESSION_STATE_READY);
     *out = (XrSession)(uintptr_t)H(TAG_SESSION, 0);
@@ -1078,6 +1155,7 @@ static XrResult create_session(XrInstance instance, const XrSessionCreateInfo *i
 }
 
 static XrResult destroy_session(XrSession session) {
+    LOCK();
     (void)session;
     S.graphics = 0; /* the application's context may be gone: GL objects die with it */
     S.n_swapchains = 0;
@@ -1088,6 +1166,7 @@ static XrResult destroy_session(XrSession session) {
 }
 
 static XrResult begin_session(XrSession session, const XrSessionBeginInfo *info) {
+    LOCK();
     (void)session;
     (void)info;
     CHECK_SESSION();
@@ -1103,6 +1182,7 @@ static XrResult begin_session(XrSession session, const XrSessionBeginInfo *info)
 }
 
 static XrResult end_session(XrSession session) {
+    LOCK();
     (void)session;
     if (!S.session_alive) return XR_ERROR_HANDLE_INVALID;
     S.session_begun = 0;
@@ -1112,6 +1192,7 @@ static XrResult end_session(XrSession session) {
 }
 
 static XrResult request_exit(XrSession session) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     push_state(XR_SESSION_STATE_STOPPING);
@@ -1119,6 +1200,7 @@ static XrResult request_exit(XrSession session) {
 }
 
 static XrResult enumerate_ref_spaces(XrSession session, uint32_t cap, uint32_t *count, XrReferenceSpaceType *out) {
+    LOCK();
     (void)session;
     static const XrReferenceSpaceType types[] = {XR_REFERENCE_SPACE_TYPE_VIEW, XR_REFERENCE_SPACE_TYPE_LOCAL, XR_REFERENCE_SPACE_TYPE_STAGE};
     *count = 3;
@@ -1137,6 +1219,7 @@ static XrResult new_space(Space sp, XrSpace *out) {
 }
 
 static XrResult create_ref_space(XrSession session, const XrReferenceSpaceCreateInfo *info, XrSpace *out) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     Space sp = {0};
@@ -1146,6 +1229,7 @@ static XrResult create_ref_space(XrSession session, const XrReferenceSpaceCreate
 }
 
 static XrResult create_action_space(XrSession session, const XrActionSpaceCreateInfo *info, XrSpace *out) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     int a = HIDX(info->action, TAG_ACTION);
@@ -1159,6 +1243,7 @@ static XrResult create_action_space(XrSession session, const XrActionSpaceCreate
 }
 
 static XrResult destroy_space(XrSpace space) {
+    LOCK();
     int i = HIDX(space, TAG_SPACE);
     if (i >= 0 && i < S.n_spaces) S.spaces[i].alive = 0;
     return XR_SUCCESS;
@@ -1188,7 +1273,9 @@ static XrSpaceLocationFlags space_in_stage(XrSpace space, XrPosef *out) {
 }
 
 static XrResult locate_space(XrSpace space, XrSpace base, XrTime time, XrSpaceLocation *loc) {
+    LOCK();
     CHECK_SESSION();
+    S.n_locates++;
     advance(time);
     XrPosef T_s = identity_pose(), T_b = identity_pose();
     XrSpaceLocationFlags fs = space_in_stage(space, &T_s), fb = space_in_stage(base, &T_b);
@@ -1199,6 +1286,7 @@ static XrResult locate_space(XrSpace space, XrSpace base, XrTime time, XrSpaceLo
 
 /* ---- hand tracking ---- */
 static XrResult create_hand_tracker(XrSession session, const XrHandTrackerCreateInfoEXT *info, XrHandTrackerEXT *out) {
+    LOCK();
     (void)session;
     CHECK_SESSION();
     if (!S.enabled_hand) return XR_ERROR_FUNCTION_UNSUPPORTED;
@@ -1209,6 +1297,7 @@ static XrResult create_hand_tracker(XrSession session, const XrHandTrackerCreate
 }
 
 static XrResult locate_hand_joints(XrHandTrackerEXT tracker, const XrHandJointsLocateInfoEXT *info, XrHandJointLocationsEXT *locs) {
+    LOCK();
     CHECK_SESSION();
     int side = HIDX(tracker, TAG_HAND);
     if (side < 0 || side > 1 || !S.hands[side]) return XR_ERROR_HANDLE_INVALID;
