@@ -41,6 +41,8 @@ class SessionOptions:
             ``head=teleimager:192.168.123.164``) captured by their own threads in real time.
         domain, interface, amo_dir: DDS link options (see docs/robot_link.md).
         locomotion: where walking commands come from (:data:`LOCOMOTION_SOURCES`).
+        headset_view: show the ``head`` camera in the OpenXR headset (real time only); with
+            ``input="openxr"`` the input and the view share one OpenXR session.
     """
 
     input: str = "scripted"
@@ -62,6 +64,7 @@ class SessionOptions:
     amo_dir: str | None = None
     locomotion: str = "controllers"
     operator: str = field(default="")
+    headset_view: bool = False
 
     def __post_init__(self) -> None:
         if self.input not in INPUT_KINDS:
@@ -74,6 +77,11 @@ class SessionOptions:
             raise ConfigError("--input replay needs --episode DATASET:EPISODE (e.g. data/demo:episode_000000)")
         if self.lockstep and self.robot != "sim":
             raise ConfigError("lock-step runs only with the simulation (--robot sim)")
+        if self.headset_view and self.lockstep:
+            raise ConfigError("the headset view runs in real time only (not in lock-step simulation)")
+        if self.headset_view and "head" not in (c.partition("=")[0] for c in self.cameras):
+            raise ConfigError("--headset-view shows the head camera: add --camera head (simulated) or "
+                              "--camera head=uvc:0 / head=realsense / head=teleimager:HOST")
         if self.locomotion not in LOCOMOTION_SOURCES:
             raise ConfigError(f"unknown locomotion source '{self.locomotion}'; choose from {', '.join(LOCOMOTION_SOURCES)}")
 
@@ -108,7 +116,7 @@ def make_backend(opts: SessionOptions):
     return make_dds_backend(domain=opts.domain, interface=opts.interface, amo_dir=opts.amo_dir)
 
 
-def make_input(opts: SessionOptions, backend, mapping, clock: Callable[[], float]):
+def make_input(opts: SessionOptions, backend, mapping, clock: Callable[[], float], xr_session=None):
     if opts.input == "scripted":
         from teleop.inputs.scripted import ScriptedConfig, ScriptedOperator
 
@@ -119,6 +127,8 @@ def make_input(opts: SessionOptions, backend, mapping, clock: Callable[[], float
         return ReplaySource(ReplayConfig.parse(opts.episode, speed=opts.speed), clock=clock)
     from teleop.inputs.base import make_source
 
+    if opts.input == "openxr" and xr_session is not None:
+        return make_source(opts.input, session=xr_session)  # one OpenXR session with the headset view
     return make_source(opts.input)
 
 
@@ -155,7 +165,12 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
     backend = make_backend(opts)
     backend.start()
     clock = (lambda: backend.sim.time) if opts.lockstep else process_clock.now
-    source = make_input(opts, backend, mapping, clock)
+    xr_session = None
+    if opts.headset_view:
+        from teleop.inputs.openxr_session import OpenXRSession
+
+        xr_session = OpenXRSession()
+    source = make_input(opts, backend, mapping, clock, xr_session)
     loop_cfg = LoopConfig(rate_hz=opts.rate_hz, record_hz=opts.record_hz, lockstep=opts.lockstep,
                           cameras=sim_camera_names(opts.cameras) if opts.lockstep else (), camera_hz=opts.camera_hz)
     ik = ik or UpperBodyIK(UpperBodyIKConfig())
@@ -163,6 +178,12 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
     sticks = None if opts.locomotion == "controllers" else make_stick_source(
         opts.locomotion, domain=opts.domain, interface=opts.interface)
     rig, tap = _camera_rig(opts, backend)
+    view, status_of = None, []
+    if opts.headset_view:
+        from teleop.inputs.openxr_view import HeadsetView
+
+        view = HeadsetView(rig["head"].latest, lambda: status_of[0]() if status_of else None, session=xr_session)
+        view.start()  # opens the (graphics) session; an OpenXR input joins it when the loop starts
     loop = TeleopLoop(source, backend, mapping, ik, hands, SafetyFilter(SafetyConfig()),
                       locomotion=LocomotionChannel(LocomotionConfig(), source=sticks), config=loop_cfg, clock=clock,
                       cameras=rig, sim_tap=tap)
@@ -181,6 +202,8 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
     session = TeleopSession(loop, writer, task=task, instruction=instruction, operator=opts.operator or opts.input,
                             calibration=profile.to_dict(), config=asdict(opts), profile_name=profile.name)
     session.profile_loader = lambda name: load_mapping(name, opts.profiles_dir)[0]
+    session.headset_view = view  # stopped by the caller after session.close()
+    status_of.append(session.status)
     log.info("session: input %s, robot %s, task %s, profile %s, %s", opts.input, opts.robot, task, profile.name,
              f"recording into {opts.dataset}" if opts.dataset else "not recording")
     return session

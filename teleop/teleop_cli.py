@@ -17,6 +17,7 @@ EPILOG = """examples:
   psi-teleop teleop --input openxr --robot sim --profile alice --dataset data/alice --record
   psi-teleop teleop --input replay --episode data/demo:episode_000000 --robot sim --speed 0.5
   psi-teleop teleop --input openxr --robot dds --interface enp3s0 --domain 0 --amo-dir ~/amo --profile alice
+  psi-teleop teleop --input openxr --headset-view --camera head --duration 60   # input + robot view, one OpenXR session
 
 Engage with A on the right controller (the robot blends into your pose over 2 s); the menu
 button on the left controller is the e-stop. Episode control from a pedal, phone or the
@@ -40,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", action="append", default=[], metavar="NAME=SPEC",
                         help="record a camera (repeatable): head (simulated), head=uvc:0, head=realsense, "
                              "head=teleimager:192.168.123.164")
+    parser.add_argument("--headset-view", action="store_true",
+                        help="show the head camera (--camera head...) in the OpenXR headset; with --input openxr "
+                             "both share one OpenXR session")
     parser.add_argument("--rate", type=float, default=100.0, help="loop rate [Hz] (50..500, default 100)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--locomotion", default="controllers", choices=LOCOMOTION_SOURCES, help="walking command source")
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     opts = SessionOptions(input=args.input, robot=args.robot, task=args.task, seed=args.seed, dataset=args.dataset,
                           profile=args.profile, profiles_dir=args.profiles, episode=args.episode, speed=args.speed,
                           rate_hz=args.rate, domain=args.domain, interface=args.interface, amo_dir=args.amo_dir,
-                          locomotion=args.locomotion, cameras=tuple(args.camera))
+                          locomotion=args.locomotion, cameras=tuple(args.camera), headset_view=args.headset_view)
     console = Console()
     session = build_session(opts)
     loop = session.loop
@@ -88,4 +92,10 @@ def run(args: argparse.Namespace) -> int:
             if episode:
                 console.print(f"episode {episode} saved in {args.dataset}")
         session.close()
+        view = getattr(session, "headset_view", None)
+        if view is not None:
+            vs = view.stats()
+            view.stop()
+            console.print(f"headset view: frame age p50 {vs.age_ms_p50:.0f} ms, p99 {vs.age_ms_p99:.0f} ms; "
+                          f"{vs.new_frame_hz:.1f} new frames/s, {vs.submit_hz:.1f} submitted/s")
     return 0

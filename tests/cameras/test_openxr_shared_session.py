@@ -189,3 +189,40 @@ def test_a_second_private_session_is_refused(xr_view_runtime, shared):
     with pytest.raises(InputDeviceError, match="already open.*pass the same OpenXRSession"):
         other.start()
     assert view.running
+
+
+def test_teleop_session_with_openxr_input_and_headset_view_shares_one_session(xr_view_runtime):
+    """``psi-teleop teleop --input openxr --headset-view --camera head``: what build_session wires."""
+    from teleop.app import SessionOptions, build_session
+
+    dump = xr_view_runtime(RIG + "display_hz 60\n")
+    session = build_session(SessionOptions(input="openxr", robot="sim", task=None, cameras=("head",),
+                                           headset_view=True))
+    view = session.headset_view
+    xs = view.xr_session
+    loop = session.loop
+    try:
+        assert view is not None and view.running
+        loop.start()
+        assert loop.source.xr_session is view.xr_session and view.xr_session.graphics
+        loop.run(duration=1.5)
+        assert loop.frame.head_valid  # the input polled through the view's session
+        np.testing.assert_allclose(loop.frame.head_pose[:3], [0.2, -0.1, 1.6], atol=1e-5)
+        _wait_until(lambda: view.stats().new_frames >= 1, timeout=30.0)  # a rendered head-camera picture
+        meta = _wait_for_dump(dump, int(read_meta(dump)["frame"][0]) + 1, quad=True)
+        assert meta["sessions_created"] == ["1"] and meta["graphics_sessions_created"] == ["1"]
+        assert int(meta["syncs"][0]) > 0
+        picture = read_ppm(dump)[STRIP:]
+        assert picture.shape[:2] == view.image_size and picture.std() > 1.0  # a scene, not a blank texture
+    finally:
+        session.close()
+        view.stop()
+    assert not xs.is_open
+
+
+def test_headset_view_needs_a_head_camera():
+    from teleop.app import SessionOptions
+    from teleop.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="--headset-view shows the head camera: add --camera head"):
+        SessionOptions(input="scripted", robot="sim", cameras=("left_wrist",), headset_view=True)
