@@ -16,6 +16,37 @@ if TYPE_CHECKING:
     from pink import Configuration
 
 
+def _closest_points(p0, p1, q0, q1) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """:func:`closest_points_segments` on sequences of three floats (no numpy: 3-vectors are too
+    small for it to pay off); returns the two points as tuples."""
+    d1 = (p1[0] - p0[0], p1[1] - p0[1], p1[2] - p0[2])
+    d2 = (q1[0] - q0[0], q1[1] - q0[1], q1[2] - q0[2])
+    r = (p0[0] - q0[0], p0[1] - q0[1], p0[2] - q0[2])
+    a = d1[0] * d1[0] + d1[1] * d1[1] + d1[2] * d1[2]
+    e = d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2]
+    f = d2[0] * r[0] + d2[1] * r[1] + d2[2] * r[2]
+    eps = 1e-12
+    if a <= eps and e <= eps:
+        return tuple(p0), tuple(q0)
+    if a <= eps:
+        s, t = 0.0, min(max(f / e, 0.0), 1.0)
+    else:
+        c = d1[0] * r[0] + d1[1] * r[1] + d1[2] * r[2]
+        if e <= eps:
+            s, t = min(max(-c / a, 0.0), 1.0), 0.0
+        else:
+            b = d1[0] * d2[0] + d1[1] * d2[1] + d1[2] * d2[2]
+            denom = a * e - b * b
+            s = min(max((b * f - c * e) / denom, 0.0), 1.0) if denom > eps else 0.0
+            t = (b * s + f) / e
+            if t < 0.0:
+                s, t = min(max(-c / a, 0.0), 1.0), 0.0
+            elif t > 1.0:
+                s, t = min(max((b - c) / a, 0.0), 1.0), 1.0
+    return ((p0[0] + s * d1[0], p0[1] + s * d1[1], p0[2] + s * d1[2]),
+            (q0[0] + t * d2[0], q0[1] + t * d2[1], q0[2] + t * d2[2]))
+
+
 def closest_points_segments(
     p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -24,31 +55,8 @@ def closest_points_segments(
     Minimises :math:`\\|p_0 + s (p_1 - p_0) - q_0 - t (q_1 - q_0)\\|^2` over
     :math:`s, t \\in [0, 1]` (clamped closed form, degenerate segments handled).
     """
-    d1 = p1 - p0
-    d2 = q1 - q0
-    r = p0 - q0
-    a = float(d1 @ d1)
-    e = float(d2 @ d2)
-    f = float(d2 @ r)
-    eps = 1e-12
-    if a <= eps and e <= eps:
-        return p0.copy(), q0.copy()
-    if a <= eps:
-        s, t = 0.0, min(max(f / e, 0.0), 1.0)
-    else:
-        c = float(d1 @ r)
-        if e <= eps:
-            s, t = min(max(-c / a, 0.0), 1.0), 0.0
-        else:
-            b = float(d1 @ d2)
-            denom = a * e - b * b
-            s = min(max((b * f - c * e) / denom, 0.0), 1.0) if denom > eps else 0.0
-            t = (b * s + f) / e
-            if t < 0.0:
-                s, t = min(max(-c / a, 0.0), 1.0), 0.0
-            elif t > 1.0:
-                s, t = min(max((b - c) / a, 0.0), 1.0), 1.0
-    return p0 + s * d1, q0 + t * d2
+    a, b = _closest_points(*(np.asarray(v, dtype=float).tolist() for v in (p0, p1, q0, q1)))
+    return np.array(a), np.array(b)
 
 
 class CapsuleCollisionBarrier(Barrier):
@@ -120,6 +128,11 @@ class CapsuleCollisionBarrier(Barrier):
         half = np.array([0.5 * np.linalg.norm(np.subtract(c.p1, c.p0)) for c in capsules])
         self._bound_radius = half + self._radius
         self._active = np.zeros(self.dim, dtype=bool)
+        self._bound_sum = [float(self._bound_radius[a] + self._bound_radius[b]) for a, b in self._pairs]
+        self._radius_sum = [float(self._radius[a] + self._radius[b]) for a, b in self._pairs]
+        self._J_dirty = False
+        self._any_active = False
+        self._min_margin = float("inf")
 
     def _segments(self, data: pin.Data) -> None:
         oMf = data.oMf
@@ -144,63 +157,93 @@ class CapsuleCollisionBarrier(Barrier):
         distance and a zero Jacobian (an inactive constraint), and no closest-point or
         Jacobian work is done for them.
         """
-        data = configuration.data
-        oMf = data.oMf
-        centres = self._centres
-        for i, fid in enumerate(self._centre_fids):
-            centres[i] = oMf[fid].translation
-        d_sphere = (np.linalg.norm(centres[self._pa] - centres[self._pb], axis=1)
-                    - self._bound_radius[self._pa] - self._bound_radius[self._pb])
-        np.less(d_sphere, self.activation_distance, out=self._active)
-        np.maximum(d_sphere, self.activation_distance, out=self._h)
-        self._J.fill(0.0)
-        if not self._active.any():
-            return
-        for i in {int(c) for j in np.flatnonzero(self._active) for c in self._pairs[j]}:
-            f0, f1 = self._end_fids[i]
-            self._P0[i] = oMf[f0].translation
-            self._P1[i] = oMf[f1].translation
-        jac: dict[int, np.ndarray] = {}
-        for j in np.flatnonzero(self._active):
-            ia, ib = self._pairs[j]
-            pa, pb = closest_points_segments(self._P0[ia], self._P1[ia], self._P0[ib], self._P1[ib])
-            diff = pa - pb
-            dist = float(np.linalg.norm(diff))
-            n = diff / dist if dist > 1e-9 else np.array([0.0, 0.0, 1.0])
-            self._h[j] = dist - self._radius[ia] - self._radius[ib] - self.d_min
-            row = None
-            for i, p, sign in ((ia, pa, 1.0), (ib, pb, -1.0)):
-                if i not in jac:
-                    jac[i] = pin.getFrameJacobian(self.model, data, self._frame_ids[i],
-                                                  pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
-                r = p - data.oMf[self._frame_ids[i]].translation
-                # n . v_p = n . (v_o + w x r) = [n, r x n] . [v_o, w]
-                n0, n1, n2 = sign * n[0], sign * n[1], sign * n[2]
-                r0, r1, r2 = r[0], r[1], r[2]
-                w6 = np.array([n0, n1, n2, r1 * n2 - r2 * n1, r2 * n0 - r0 * n2, r0 * n1 - r1 * n0])
-                contribution = w6 @ jac[i]
-                row = contribution if row is None else row + contribution
-            self._J[j] = row
+        self.update_data(configuration.data)
 
-    def margins_of(self, data: pin.Data, pairs: np.ndarray) -> np.ndarray:
+    def update_data(self, data: pin.Data) -> None:
+        """:meth:`update` from the frame placements and joint Jacobians already in ``data``.
+
+        The sphere test and the closest points are plain float arithmetic (a few 3-vectors);
+        frame Jacobians are fetched only for the capsules of active pairs.
+        """
+        model = self.model
+        frame = pin.updateFramePlacement  # the frame's placement (already computed), without a proxy object
+        centres = [frame(model, data, fid).translation.tolist() for fid in self._centre_fids]
+        act_d = self.activation_distance
+        active = []
+        h = []
+        for j, (ia, ib) in enumerate(self._pairs):
+            (ax, ay, az), (bx, by, bz) = centres[ia], centres[ib]
+            d = math.sqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2) - self._bound_sum[j]
+            if d < act_d:
+                active.append(j)
+            h.append(d if d > act_d else act_d)
+        self._active[:] = False
+        if self._J_dirty:
+            self._J.fill(0.0)
+            self._J_dirty = False
+        if active:
+            self._active[active] = True
+            frame_jac: dict[int, np.ndarray] = {}
+            for j in active:
+                ia, ib = self._pairs[j]
+                a0, a1 = self._end_fids[ia]
+                b0, b1 = self._end_fids[ib]
+                pa, pb = _closest_points(frame(model, data, a0).translation.tolist(),
+                                         frame(model, data, a1).translation.tolist(),
+                                         frame(model, data, b0).translation.tolist(),
+                                         frame(model, data, b1).translation.tolist())
+                dx, dy, dz = pa[0] - pb[0], pa[1] - pb[1], pa[2] - pb[2]
+                dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+                n = (dx / dist, dy / dist, dz / dist) if dist > 1e-9 else (0.0, 0.0, 1.0)
+                h[j] = dist - self._radius_sum[j] - self.d_min
+                row = self._J[j]
+                for i, p, sign in ((ia, pa, 1.0), (ib, pb, -1.0)):
+                    if i not in frame_jac:
+                        frame_jac[i] = pin.getFrameJacobian(model, data, self._frame_ids[i],
+                                                            pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+                    ox, oy, oz = frame(model, data, self._frame_ids[i]).translation.tolist()
+                    r0, r1, r2 = p[0] - ox, p[1] - oy, p[2] - oz
+                    # n . v_p = n . (v_o + w x r) = [n, r x n] . [v_o, w]
+                    n0, n1, n2 = sign * n[0], sign * n[1], sign * n[2]
+                    w6 = np.array([n0, n1, n2, r1 * n2 - r2 * n1, r2 * n0 - r0 * n2, r0 * n1 - r1 * n0])
+                    row += w6 @ frame_jac[i]
+            self._J_dirty = True
+        self._h[:] = h
+        self._any_active = bool(active)
+        self._min_margin = min(h)
+
+    def margins_of(self, data: pin.Data, pairs) -> list[float]:
         """:math:`h_j` [m] of the pairs ``pairs`` (indices) from the frame placements in ``data``,
         without Jacobians (a cheap check after a step)."""
-        oMf = data.oMf
-        out = np.empty(len(pairs))
-        for n, j in enumerate(pairs):
+        model = self.model
+        frame = pin.updateFramePlacement
+        out = []
+        for j in pairs:
             ia, ib = self._pairs[j]
             a0, a1 = self._end_fids[ia]
             b0, b1 = self._end_fids[ib]
-            pa, pb = closest_points_segments(oMf[a0].translation, oMf[a1].translation,
-                                             oMf[b0].translation, oMf[b1].translation)
-            d = pa - pb
-            out[n] = math.sqrt(float(d @ d)) - self._radius[ia] - self._radius[ib] - self.d_min
+            pa, pb = _closest_points(frame(model, data, a0).translation.tolist(),
+                                     frame(model, data, a1).translation.tolist(),
+                                     frame(model, data, b0).translation.tolist(),
+                                     frame(model, data, b1).translation.tolist())
+            d = math.sqrt((pa[0] - pb[0]) ** 2 + (pa[1] - pb[1]) ** 2 + (pa[2] - pb[2]) ** 2)
+            out.append(d - self._radius_sum[j] - self.d_min)
         return out
 
     @property
     def active(self) -> np.ndarray:
         """Mask of the pairs close enough to be constrained, from the last :meth:`update`."""
         return self._active
+
+    @property
+    def any_active(self) -> bool:
+        """Whether any pair was active at the last :meth:`update`."""
+        return self._any_active
+
+    @property
+    def min_margin(self) -> float:
+        """Smallest :math:`h_j` [m] at the last :meth:`update`."""
+        return self._min_margin
 
     @property
     def jacobian(self) -> np.ndarray:

@@ -152,17 +152,18 @@ class HandRetargeter:
         self._q = np.clip(np.zeros(7), self.q_min, self.q_max)
         self._pinch = {"index": False, "middle": False}
         self._filter = OneEuroFilter(cfg.filter, 7) if cfg.filter is not None else None
-        self._target = np.zeros((5, 3))
-        self._human = np.zeros((5, 3))
+        self._target: list[list[float]] = [[0.0] * 3 for _ in range(5)]
         # vectors = S @ tips + offsets (rows: palm->thumb, palm->index, palm->middle, thumb->index, thumb->middle)
         S = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [-1.0, 1.0, 0], [-1.0, 0, 1.0]])
         self._S9 = np.kron(S, np.eye(3))  # (15, 9)
         self._palm_offsets = np.array([self._p_wrist_palm] * 3 + [np.zeros(3)] * 2)  # added to targets [m]
         self._P9 = np.zeros(9)
         self._J9 = np.zeros((9, 7))
-        self._eye7 = np.eye(7)
-        self._q_lo_eps = self.q_min + 1e-9
-        self._q_hi_eps = self.q_max - 1e-9
+        self._q_lo_eps_list = (self.q_min + 1e-9).tolist()
+        self._q_hi_eps_list = (self.q_max - 1e-9).tolist()
+        from scipy.linalg.lapack import dposv
+
+        self._dposv = dposv
         self._lwa = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
         self._weights = np.zeros(5)
         self.last_solve_time_s = 0.0
@@ -181,17 +182,40 @@ class HandRetargeter:
 
     def human_vectors(self, hand_joints: np.ndarray) -> np.ndarray | None:
         """The five human vectors (5, 3) [m] in the canonical frame, unscaled; ``None`` if degenerate."""
-        k = hand_joints[_KEYPOINTS, 0:3]  # wrist, index/middle/little knuckles, thumb/index/middle tips
-        palm = 0.5 * (k[1] + k[2])
-        R = _frame(palm - k[0], k[1] - k[3])
-        if R[0, 0] != R[0, 0]:  # NaN: degenerate hand
+        v = self._human_vectors_floats(np.asarray(hand_joints, dtype=float)[_KEYPOINTS, 0:3].tolist())
+        return None if v is None else np.array(v)
+
+    @staticmethod
+    def _human_vectors_floats(k: list[list[float]]) -> list[list[float]] | None:
+        """:meth:`human_vectors` on the keypoint rows (wrist, index/middle/little knuckles,
+        thumb/index/middle tips) as floats; ``None`` if non-finite or degenerate.
+
+        Plain float arithmetic: the frame of :func:`_frame` and five 3-vectors.
+        """
+        (wx, wy, wz), (ix, iy, iz), (mx, my, mz), (lx, ly, lz) = k[0], k[1], k[2], k[3]
+        if not math.isfinite(wx + wy + wz + ix + iy + iz + mx + my + mz + lx + ly + lz + sum(k[4]) + sum(k[5])
+                             + sum(k[6])):
             return None
-        tips = (k[4:7] - palm) @ R  # thumb, index, middle tips in the canonical frame
-        out = self._human
-        out[0:3] = tips
-        out[3] = tips[1] - tips[0]
-        out[4] = tips[2] - tips[0]
-        return out.copy()
+        px, py, pz = 0.5 * (ix + mx), 0.5 * (iy + my), 0.5 * (iz + mz)  # palm point
+        x0, x1, x2 = px - wx, py - wy, pz - wz
+        nx = math.sqrt(x0 * x0 + x1 * x1 + x2 * x2)
+        if not nx > 1e-9:
+            return None
+        x0, x1, x2 = x0 / nx, x1 / nx, x2 / nx
+        z0, z1, z2 = ix - lx, iy - ly, iz - lz
+        d = z0 * x0 + z1 * x1 + z2 * x2
+        z0, z1, z2 = z0 - d * x0, z1 - d * x1, z2 - d * x2
+        nz = math.sqrt(z0 * z0 + z1 * z1 + z2 * z2)
+        if not nz > 1e-9:
+            return None
+        z0, z1, z2 = z0 / nz, z1 / nz, z2 / nz
+        y0, y1, y2 = z1 * x2 - z2 * x1, z2 * x0 - z0 * x2, z0 * x1 - z1 * x0
+        tips = []
+        for tx, ty, tz in k[4:7]:  # thumb, index, middle tips in the canonical frame
+            tx, ty, tz = tx - px, ty - py, tz - pz
+            tips.append([tx * x0 + ty * x1 + tz * x2, tx * y0 + ty * y1 + tz * y2, tx * z0 + ty * z1 + tz * z2])
+        t, i, m = tips
+        return [t, i, m, [i[0] - t[0], i[1] - t[1], i[2] - t[2]], [m[0] - t[0], m[1] - t[1], m[2] - t[2]]]
 
     def robot_vectors(self, q: np.ndarray) -> np.ndarray:
         """The five robot vectors (5, 3) [m] in the canonical frame for joint angles ``q`` (7,)."""
@@ -205,28 +229,32 @@ class HandRetargeter:
         human = self.human_vectors(np.asarray(hand_joints, dtype=float))
         return np.linalg.norm(self.robot_vectors(q) - self.config.scale * human, axis=1)
 
-    def _set_targets(self, human: np.ndarray) -> None:
+    def _set_targets(self, human: list[list[float]]) -> None:
+        """Targets and weights of the five vectors from the human ones (floats), with the pinch logic."""
         cfg = self.config
         s = cfg.scale
-        self._target[:] = s * human
-        self._weights[0:3] = cfg.palm_weight
-        d = {"index": float(np.linalg.norm(human[3])), "middle": float(np.linalg.norm(human[4]))}
+        target = [[s * a, s * b, s * c] for a, b, c in human]
+        weights = self._weights
+        weights[0:3] = [cfg.palm_weight] * 3
+        (a, b, c), (e, f, g) = human[3], human[4]
+        d = {"index": math.sqrt(a * a + b * b + c * c), "middle": math.sqrt(e * e + f * f + g * g)}
         # At most one pinch at a time (the thumb cannot meet both tips): hysteresis on the
         # active one, and a new one starts only on the closer finger.
-        active = next((f for f, on in self._pinch.items() if on), None)
+        active = "index" if self._pinch["index"] else "middle" if self._pinch["middle"] else None
         if active is not None and d[active] >= cfg.pinch_exit_distance:
             active = None
-        closest = min(d, key=d.get)
+        closest = "index" if d["index"] <= d["middle"] else "middle"
         if d[closest] < cfg.pinch_enter_distance and (active is None or d[closest] + _PINCH_SWITCH_MARGIN < d[active]):
             active = closest
         self._pinch = {"index": active == "index", "middle": active == "middle"}
         for k, finger in ((3, "index"), (4, "middle")):
             if self._pinch[finger]:
-                d_k = d[finger]
-                self._target[k] = human[k] * (cfg.pinch_target_distance / max(d_k, 1e-6))
-                self._weights[k] = cfg.pinch_active_weight
+                f = cfg.pinch_target_distance / max(d[finger], 1e-6)
+                target[k] = [f * v for v in human[k]]
+                weights[k] = cfg.pinch_active_weight
             else:
-                self._weights[k] = cfg.pinch_weight
+                weights[k] = cfg.pinch_weight
+        self._target = target
 
     def solve(self, hand_joints: np.ndarray, dt: float = 0.01) -> np.ndarray:
         """Joint angles (7,) [rad] in ``g1.LEFT/RIGHT_HAND_JOINTS`` order, within limits.
@@ -239,41 +267,41 @@ class HandRetargeter:
         A frame with non-finite or degenerate positions returns the previous answer.
         """
         t0 = time.perf_counter()
-        pin = self._pin
         hand_joints = np.asarray(hand_joints, dtype=float)
         if hand_joints.shape != (N_HAND_JOINTS, 7):
             raise IKInputError(f"hand_joints must have shape ({N_HAND_JOINTS}, 7) rows [x y z qw qx qy qz], "
                                f"got {hand_joints.shape}")
-        human = self.human_vectors(hand_joints) if math.isfinite(hand_joints[_KEYPOINTS, 0:3].sum()) else None
+        human = self._human_vectors_floats(hand_joints[_KEYPOINTS, 0:3].tolist())
         if human is None:
             out = self._filter(self._q, dt) if self._filter is not None else self._q
             self.last_solve_time_s = time.perf_counter() - t0
             return np.clip(out, self.q_min, self.q_max)
         self._set_targets(human)
         cfg = self.config
+        pin = self._pin
         q = self._q.copy()
         q_prev = self._q
         model, data, fids = self.model, self._data, self._tip_fids
+        joint_jacobians, frame, frame_jacobian, lwa = (pin.computeJointJacobians, pin.updateFramePlacement,
+                                                       pin.getFrameJacobian, self._lwa)
         # Work in the wrist frame (the objective is rotation invariant): residual
         # r = SW vec(P) - b with P the 3 tip positions, SW = diag(w) (S kron I3) the weighted
         # selection of the 5 vectors, b the weighted targets (+ palm offsets).
         W15 = np.repeat(self._weights, 3)
         SW = W15[:, None] * self._S9
-        b = W15 * ((self._target @ self._R_wrist_frame.T) + self._palm_offsets).reshape(15)
+        b = W15 * ((np.array(self._target) @ self._R_wrist_frame.T) + self._palm_offsets).reshape(15)
         lam2 = cfg.regularization ** 2
         P9 = self._P9
         J9 = self._J9
-        eye7 = self._eye7
-        lwa = self._lwa
+        q_lo, q_hi = self._q_lo_eps_list, self._q_hi_eps_list
         mu = -1.0  # set relative to the Gauss-Newton Hessian on the first iteration
-        cost_prev = np.inf
+        cost_prev = math.inf
         q_last = q
         for _ in range(cfg.max_iterations):
-            pin.computeJointJacobians(model, data, q)
-            pin.updateFramePlacements(model, data)
+            joint_jacobians(model, data, q)
             for k in range(3):
-                P9[3 * k:3 * k + 3] = data.oMf[fids[k]].translation
-                J9[3 * k:3 * k + 3] = pin.getFrameJacobian(model, data, fids[k], lwa)[:3]
+                P9[3 * k:3 * k + 3] = frame(model, data, fids[k]).translation
+                J9[3 * k:3 * k + 3] = frame_jacobian(model, data, fids[k], lwa)[:3]
             r = SW @ P9 - b
             dq = q - q_prev
             cost = float(r @ r) + lam2 * float(dq @ dq)
@@ -286,29 +314,43 @@ class HandRetargeter:
             J = SW @ J9
             H = J.T @ J
             if mu < 0.0:
-                mu = 1e-3 * float(np.trace(H)) / 7.0
+                mu = 1e-3 * float(H.trace()) / 7.0
             else:
                 mu = max(mu * 0.3, 1e-12)
-            H += (lam2 + mu) * eye7
             g = J.T @ r + lam2 * dq
             # projected Newton: joints on a bound that the gradient pushes outward stay fixed
-            blocked = ((q <= self._q_lo_eps) & (g > 0.0)) | ((q >= self._q_hi_eps) & (g < 0.0))
-            if blocked.any():
-                free = ~blocked
-                step = np.zeros(7)
-                if free.any():
-                    step[free] = np.linalg.solve(H[np.ix_(free, free)], -g[free])
-            else:
-                step = np.linalg.solve(H, -g)
-            peak = float(np.abs(step).max())
+            # (their rows and columns of the system replaced by the identity: a zero step)
+            q_l, g_l = q.tolist(), g.tolist()
+            free = [not ((qi <= lo and gi > 0.0) or (qi >= hi and gi < 0.0))
+                    for qi, gi, lo, hi in zip(q_l, g_l, q_lo, q_hi)]
+            Hd = H.reshape(-1)[::8]
+            Hd += lam2 + mu
+            if not all(free):
+                f = np.array(free, dtype=float)
+                H *= f[:, None] * f
+                Hd += 1.0 - f
+                g *= f
+            step = self._solve_spd(H, g)
+            if step is None:  # not positive definite (cannot happen with lam2 + mu > 0): hold
+                break
+            peak = max(map(abs, step.tolist()))
             if peak > _MAX_STEP:
                 step *= _MAX_STEP / peak
             q_last = q
             cost_prev = cost
-            q = np.clip(q + step, self.q_min, self.q_max)
-            if float(np.abs(q - q_last).max()) < cfg.tolerance:
+            q = q + step
+            np.minimum(q, self.q_max, out=q)
+            np.maximum(q, self.q_min, out=q)
+            if max(map(abs, (q - q_last).tolist())) < cfg.tolerance:
                 break
         self._q = q
         out = self._filter(q, dt) if self._filter is not None else q
         self.last_solve_time_s = time.perf_counter() - t0
         return np.clip(out, self.q_min, self.q_max)
+
+    def _solve_spd(self, H: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+        """``-H⁻¹ g`` for a symmetric positive definite ``H`` (Cholesky, LAPACK ``dposv``)."""
+        _, x, info = self._dposv(H, g)
+        if info != 0:
+            return None
+        return np.negative(x, out=x)

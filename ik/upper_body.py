@@ -35,7 +35,6 @@ _WRIST_KEYS = {"left": "T_base_left_wrist", "right": "T_base_right_wrist"}
 _ELBOW_KEYS = {"left": "p_base_left_elbow", "right": "p_base_right_elbow"}
 _WRIST_SIDE = {v: k for k, v in _WRIST_KEYS.items()}
 _ELBOW_SIDE = {v: k for k, v in _ELBOW_KEYS.items()}
-_ZERO3 = np.zeros(3)
 
 
 class IKBackend(enum.Enum):
@@ -220,26 +219,53 @@ class UpperBodySolution:
 _ROTATION_TOLERANCE = 0.05
 
 
-def _rotation_to_quat_wxyz(R: np.ndarray) -> np.ndarray | None:
-    """Unit quaternion (wxyz) of the rotation nearest to ``R``; ``None`` if ``R`` is not close to a
-    rotation (scaled, sheared, reflected or garbage: element error above :data:`_ROTATION_TOLERANCE`)."""
-    import pinocchio as pin
+def _rotation_to_quat_wxyz(R) -> tuple[float, float, float, float] | None:
+    """Unit quaternion ``(w, x, y, z)`` of the rotation nearest to ``R`` (3x3: rows of floats, e.g.
+    ``M.tolist()``; extra columns ignored); ``None`` if ``R`` is non-finite or not close to a
+    rotation (scaled, sheared, reflected or garbage: element error above :data:`_ROTATION_TOLERANCE`).
 
-    quat = pin.Quaternion(R)
-    n = quat.norm()
+    Plain float arithmetic (a 3x3 is too small for numpy to pay off): Shepperd's method with
+    the branch choice of Eigen's ``Quaternion(Matrix3)``, normalised, then the rotation matrix
+    of that quaternion compared with ``R`` element by element.
+    """
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = R[0][0:3], R[1][0:3], R[2][0:3]
+    if not math.isfinite(m00 + m01 + m02 + m10 + m11 + m12 + m20 + m21 + m22):
+        return None
+    t = m00 + m11 + m22
+    if t > 0.0:
+        t = math.sqrt(t + 1.0)
+        w = 0.5 * t
+        t = 0.5 / t
+        x, y, z = (m21 - m12) * t, (m02 - m20) * t, (m10 - m01) * t
+    elif m11 > m00 and m11 >= m22:  # largest diagonal element: y
+        t = math.sqrt(m11 - m22 - m00 + 1.0)
+        y = 0.5 * t
+        t = 0.5 / t
+        w, z, x = (m02 - m20) * t, (m21 + m12) * t, (m01 + m10) * t
+    elif m22 > m00 and m22 > m11:  # z
+        t = math.sqrt(m22 - m00 - m11 + 1.0)
+        z = 0.5 * t
+        t = 0.5 / t
+        w, x, y = (m10 - m01) * t, (m02 + m20) * t, (m12 + m21) * t
+    else:  # x
+        t = math.sqrt(m00 - m11 - m22 + 1.0)
+        x = 0.5 * t
+        t = 0.5 / t
+        w, y, z = (m21 - m12) * t, (m10 + m01) * t, (m20 + m02) * t
+    n = math.sqrt(x * x + y * y + z * z + w * w)
     if not 0.5 < n < 1.5:
         return None
-    quat.normalize()
-    if np.abs(quat.toRotationMatrix() - R).max() > _ROTATION_TOLERANCE:
+    w, x, y, z = w / n, x / n, y / n, z / n
+    tx, ty, tz = 2.0 * x, 2.0 * y, 2.0 * z
+    twx, twy, twz = tx * w, ty * w, tz * w
+    txx, txy, txz = tx * x, ty * x, tz * x
+    tyy, tyz, tzz = ty * y, tz * y, tz * z
+    err = max(abs(1.0 - (tyy + tzz) - m00), abs(txy - twz - m01), abs(txz + twy - m02),
+              abs(txy + twz - m10), abs(1.0 - (txx + tzz) - m11), abs(tyz - twx - m12),
+              abs(txz - twy - m20), abs(tyz + twx - m21), abs(1.0 - (txx + tyy) - m22))
+    if not err <= _ROTATION_TOLERANCE:
         return None
-    x, y, z, w = quat.coeffs()
-    return np.array([w, x, y, z])
-
-
-def _quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
-    import pinocchio as pin
-
-    return pin.Quaternion(q[0], q[1], q[2], q[3]).normalized().toRotationMatrix()
+    return w, x, y, z
 
 
 class _TargetChannel:
@@ -248,8 +274,12 @@ class _TargetChannel:
     Each channel owns a slice of the stacked target vector that :class:`UpperBodyIK` smooths
     with one One-Euro filter call per tick: positions as they are, orientations as unit
     quaternions kept in one hemisphere (sign-continuous), renormalised after filtering
-    (accurate for the small per-tick rotations of tracked bodies).
+    (accurate for the small per-tick rotations of tracked bodies). The per-sample work is
+    plain float arithmetic on a handful of numbers.
     """
+
+    __slots__ = ("name", "part", "has_position", "has_rotation", "max_jump2", "hold_ticks", "_last", "_valid",
+                 "_jumps", "restarted", "p", "position", "pose")
 
     def __init__(self, name: str, part: slice, max_jump: float, hold_ticks: int, has_position: bool,
                  has_rotation: bool):
@@ -259,48 +289,47 @@ class _TargetChannel:
         self.has_rotation = has_rotation
         self.max_jump2 = max_jump ** 2
         self.hold_ticks = hold_ticks
-        size = (3 if has_position else 0) + (4 if has_rotation else 0)
-        self._raw = np.zeros(size)
-        self._last = np.zeros(size)  # last accepted raw sample
+        self._last: list[float] = []  # last accepted raw sample: position (3) then quaternion wxyz (4)
         self._valid = False
         self._jumps = 0
         self.restarted = False  # the filter must restart this slice from the staged sample
-        self.position = np.zeros(3)
-        self.rotation = np.eye(3)
+        self.p = [0.0, 0.0, 0.0]  # filtered position [m] (floats)
+        self.position = np.zeros(3)  # the same as an array
+        self.pose = None  # filtered target as a pinocchio SE3 (rotation channels; translation 0 without position)
 
     def reset(self) -> None:
         self._valid = False
         self._jumps = 0
 
-    def stage(self, p: np.ndarray | None, R: np.ndarray | None, x_all: np.ndarray) -> tuple[bool, bool]:
-        """Validate one sample and write it (or the last good one) into ``x_all[part]``.
+    def stage(self, p: list[float] | None, R: list[list[float]] | None, x_all: list[float]) -> tuple[bool, bool]:
+        """Validate one sample (``p``: 3 floats, ``R``: 3 rows of floats) and write it, or the last
+        good one, into ``x_all[part]`` (a list of floats).
 
         Returns ``(usable, rejected)``: whether a target exists, and whether this sample was
         replaced by the last good one.
         """
         ok = True
-        i = 0
-        raw = self._raw
+        raw: list[float] = []
         if self.has_position:
-            if p is None or p.shape != (3,) or not math.isfinite(p.sum()):
+            if p is None or not math.isfinite(p[0] + p[1] + p[2]):
                 ok = False
             else:
-                raw[0:3] = p
-            i = 3
+                raw = p
         if self.has_rotation and ok:
-            if R is None or R.shape != (3, 3) or not math.isfinite(R.sum()):
+            quat = None if R is None else _rotation_to_quat_wxyz(R)
+            if quat is None:
                 ok = False
             else:
-                q = _rotation_to_quat_wxyz(R)
-                if q is None:
-                    ok = False
-                else:
-                    if self._valid and float(q @ self._last[i:i + 4]) < 0.0:
-                        q = -q
-                    raw[i:i + 4] = q
+                if self._valid:
+                    i = len(raw)
+                    last = self._last
+                    if quat[0] * last[i] + quat[1] * last[i + 1] + quat[2] * last[i + 2] + quat[3] * last[i + 3] < 0.0:
+                        quat = (-quat[0], -quat[1], -quat[2], -quat[3])
+                raw.extend(quat)
         if ok and self._valid and self.has_position and self.hold_ticks > 0:
-            d = raw[0:3] - self._last[0:3]
-            if float(d @ d) > self.max_jump2 and self._jumps < self.hold_ticks:
+            last = self._last
+            dx, dy, dz = raw[0] - last[0], raw[1] - last[1], raw[2] - last[2]
+            if dx * dx + dy * dy + dz * dz > self.max_jump2 and self._jumps < self.hold_ticks:
                 self._jumps += 1
                 ok = False
             else:
@@ -311,20 +340,29 @@ class _TargetChannel:
                 return False, True
             x_all[self.part] = self._last
             return True, True
-        self._last[:] = raw
+        self._last = raw
         self._valid = True
         x_all[self.part] = raw
         return True, False
 
-    def read(self, out_all: np.ndarray) -> None:
-        """Set :attr:`position` and :attr:`rotation` from the filtered stacked vector."""
-        out = out_all[self.part]
+    def read(self, out: list[float], make_pose) -> None:
+        """Set :attr:`p`, :attr:`position` and :attr:`pose` from the filtered stacked vector ``out`` (floats)."""
+        part = out[self.part]
         if self.has_position:
-            self.position[:] = out[0:3]
+            self.p = part[0:3]
+            self.position[:] = self.p
+            i = 3
+        else:
+            i = 0
         if self.has_rotation:
-            i = 3 if self.has_position else 0
-            q = out[i:i + 4]
-            self.rotation[:] = _quat_wxyz_to_mat(q if float(q @ q) > 1e-12 else self._last[i:i + 4])
+            w, x, y, z = part[i:i + 4]
+            n2 = w * w + x * x + y * y + z * z
+            if not n2 > 1e-12:
+                w, x, y, z = self._last[i:i + 4]
+                n2 = w * w + x * x + y * y + z * z
+            n = math.sqrt(n2)
+            px, py, pz = self.p if self.has_position else (0.0, 0.0, 0.0)
+            self.pose = make_pose([px, py, pz, x / n, y / n, z / n, w / n])
 
 
 class UpperBodyIK:
@@ -425,24 +463,59 @@ class UpperBodyIK:
                                                  else hold, has_p, has_r)
             offset += size
         self._x_targets = np.zeros(offset)  # stacked staged targets, smoothed by one filter call
+        self._x_list = [0.0] * offset  # the same, staged as floats
         self._filter = OneEuroFilter(cfg.filter, offset) if cfg.filter is not None else None
+        self._make_pose = pin.XYZQUATToSE3
+        # (channel, attribute of UpperBodyTargets, kind) in staging order; kind: 0 pose, 1 rotation, 2 position
+        self._inputs = [(self._channels[_WRIST_KEYS["left"]], _WRIST_KEYS["left"], 0),
+                        (self._channels[_WRIST_KEYS["right"]], _WRIST_KEYS["right"], 0),
+                        (self._channels["T_base_head"], "T_base_head", 0),
+                        (self._channels["R_base_waist"], "R_base_waist", 1),
+                        (self._channels[_ELBOW_KEYS["left"]], _ELBOW_KEYS["left"], 2),
+                        (self._channels[_ELBOW_KEYS["right"]], _ELBOW_KEYS["right"], 2)]
         self._wrist_fids = {s: self.model.getFrameId(g1.WRIST_FRAMES[s]) for s in g1.SIDES}
         self._head_fid = self.model.getFrameId(HEAD_FRAME)
-        # FUSED backend: per-task weights, selected rows and frame ids, preallocated stacks.
-        # (is a FrameTask, weights of the kept rows, kept rows as a slice, frame id) per task
-        self._task_spec: dict[int, tuple[bool, np.ndarray, slice, int]] = {}
+        # pink tasks of each channel (PINK backend), in the order they enter the QP
+        self._channel_tasks = {
+            _WRIST_KEYS["left"]: [self._wrist_tasks["left"]], _WRIST_KEYS["right"]: [self._wrist_tasks["right"]],
+            "T_base_head": [self._head_height_task, self._head_rot_task], "R_base_waist": [self._waist_task],
+            _ELBOW_KEYS["left"]: [self._elbow_tasks["left"]], _ELBOW_KEYS["right"]: [self._elbow_tasks["right"]],
+        }
+        # FUSED backend: per channel, the rows its tasks add to the stacked least-squares system
+        # (is a FrameTask, frame id, kept rows (slice, or None for all), -weights of the kept rows,
+        #  -weights as a column (frame task) or +weights as a column (position task), LM damping),
+        # and preallocated stacks. Rows whose weight is zero are dropped (as pink's cost does).
         frame_tasks = [*self._wrist_tasks.values(), self._head_rot_task, self._waist_task]
-        for task in [*frame_tasks, *self._elbow_tasks.values(), self._head_height_task]:
-            w = np.asarray(task.cost, dtype=float)
-            kept = np.flatnonzero(w > 0.0)
-            rows = slice(int(kept[0]), int(kept[-1]) + 1) if kept.size else slice(0, 0)
-            self._task_spec[id(task)] = (task in frame_tasks, w[rows].copy(), rows, self.model.getFrameId(task.frame))
-        max_rows = sum(spec[1].size for spec in self._task_spec.values())
-        self._A = np.zeros((max_rows, self.model.nv))
+        self._specs: dict[str, list[tuple]] = {}
+        max_rows = 0
+        for key, tasks in self._channel_tasks.items():
+            specs = []
+            for task in tasks:
+                w = np.asarray(task.cost, dtype=float)
+                kept = np.flatnonzero(w > 0.0)
+                if not kept.size:
+                    continue
+                rows = slice(int(kept[0]), int(kept[-1]) + 1)
+                w = w[rows].copy()
+                is_frame = task in frame_tasks
+                full = rows.start == 0 and rows.stop == w.size and w.size == (6 if is_frame else 3)
+                specs.append((is_frame, self.model.getFrameId(task.frame), None if full else rows, -w,
+                              (-w if is_frame else w)[:, None].copy(), float(task.lm_damping)))
+                max_rows += w.size
+            self._specs[key] = specs
+        nv = self.model.nv
+        self._A = np.zeros((max_rows, nv))
         self._b = np.zeros(max_rows)
-        self._diag = np.diag_indices(self.model.nv)
-        self._no_rows = np.zeros((0, self.model.nv))
-        self._sense = np.zeros(self.model.nv, dtype=np.int32)
+        self._H = np.zeros((nv, nv))
+        self._H_diag = self._H.reshape(-1)[::nv + 1]  # view of the diagonal
+        self._h_diag = posture_cost ** 2  # posture term on the Hessian diagonal (+ damping)
+        self._f_posture = (posture_cost ** 2) * cfg.posture_gain  # posture gradient per unit of q - q_posture
+        self._no_rows = np.zeros((0, nv))
+        self._sense = np.zeros(nv, dtype=np.int32)
+        self._fused = cfg.backend is IKBackend.FUSED
+        self._dt_cached = -1.0  # tick period of the cached velocity bounds
+        self._vdt = np.zeros(nv)
+        self._neg_vdt = np.zeros(nv)
 
         self._q = self.q_posture.copy()
         self._configuration = pink.Configuration(self.model, self._data, self._q, copy_data=False)
@@ -512,34 +585,51 @@ class UpperBodyIK:
         return {f"{a}/{b}": float(x) for (a, b), x in zip(COLLISION_PAIRS, d)}
 
     # ------------------------------------------------------------------ QP
+    def _kinematics(self, q: np.ndarray) -> None:
+        """Frame placements and joint Jacobians of ``q`` into the solver's data (what pink's
+        ``Configuration.update`` does; the FUSED backend calls pinocchio directly)."""
+        if self._fused:
+            self._pin.computeJointJacobians(self.model, self._data, q)
+            self._pin.updateFramePlacements(self.model, self._data)
+        else:
+            self._configuration.update(q)
+
     def _backtrack_collision(self, q_new: np.ndarray) -> np.ndarray:
         """Shorten a step that the linearised barrier let through into a capsule margin.
 
         The segment–segment distance is strongly non-linear when capsules cross, so a step
         allowed by the first-order barrier can end inside the margin. Accept ``q + s Δq``
         with the largest ``s`` in (1, 1/2, 1/4, 1/8, 0) such that no pair ends below
-        ``min(h_before, 0) - 1 mm``; ``configuration`` is left at the accepted pose.
+        ``min(h_before, 0) - 1 mm``; the kinematics are left at the accepted pose.
         """
         barrier = self._barrier
-        pairs = np.flatnonzero(barrier.active)
-        floor = np.minimum(barrier.margins[pairs], 0.0) - 1e-3
+        pairs = np.flatnonzero(barrier.active).tolist()
+        floor = [min(h, 0.0) - 1e-3 for h in barrier.margins[pairs].tolist()]
         q = self._q
         step = q_new - q
-        configuration = self._configuration
+        data = self._data
         for scale in (1.0, 0.5, 0.25, 0.125):
-            candidate = q + scale * step
+            candidate = q_new if scale == 1.0 else q + scale * step
             if scale != 1.0:
-                configuration.update(candidate)
-            if np.all(barrier.margins_of(configuration.data, pairs) >= floor):
+                self._kinematics(candidate)
+            if all(h >= f for h, f in zip(barrier.margins_of(data, pairs), floor)):
                 return candidate
-        configuration.update(q)
+        self._kinematics(q)
         return q.copy()
 
-    def _step_pink(self, tasks: list, dt: float) -> np.ndarray | None:
-        """Δq from :func:`pink.solve_ik` (reference path); ``None`` if the QP fails."""
+    def _step_pink(self, staged: list[_TargetChannel], dt: float) -> np.ndarray | None:
+        """Δq from :func:`pink.solve_ik` with pink task objects (reference path); ``None`` if the QP fails."""
         from pink.exceptions import PinkError
         from qpsolvers import QPError
 
+        tasks = [self._posture_task]
+        for ch in staged:
+            for task in self._channel_tasks[ch.name]:
+                if task is self._head_height_task or ch.name in _ELBOW_SIDE:
+                    task.set_target(ch.position)
+                else:
+                    task.set_target(ch.pose)
+                tasks.append(task)
         barriers = [self._barrier] if self._barrier is not None else []
         try:
             v = self._pink.solve_ik(self._configuration, tasks, dt, solver=self.config.solver,
@@ -549,86 +639,82 @@ class UpperBodyIK:
             return None
         return v * dt if np.all(np.isfinite(v)) else None
 
-    def _step_fused(self, tasks: list, dt: float) -> np.ndarray | None:
+    def _step_fused(self, staged: list[_TargetChannel], dt: float) -> np.ndarray | None:
         """Δq of the same QP as :meth:`_step_pink`, assembled in one pass and solved by daqp.
 
-        If the barrier rows make the QP infeasible, they are relaxed to "no pair gets closer"
-        (always feasible: Δq = 0 satisfies it); ``None`` only if daqp still fails.
+        Per task the same error and Jacobian as pink's (``FrameTask``: ``e = log6(T_b⁻¹ T_t)``,
+        ``J = -Jlog6(T_t⁻¹ T_b) J_b``; position tasks: world-axis translation error and
+        Jacobian), weighted rows written into one preallocated stack ``A``, ``b``; then
+        ``H = AᵀA + diag``, ``f = -Aᵀb + posture``, one daqp call. If the barrier rows make the
+        QP infeasible, they are relaxed to "no pair gets closer" (always feasible: Δq = 0
+        satisfies it); ``None`` only if daqp still fails.
         """
         import daqp
-        from pink.tasks import PostureTask
 
         pin = self._pin
         model, data, q = self.model, self._data, self._q
-        cfg = self.config
+        frame = pin.updateFramePlacement  # the frame's placement (already computed), without a proxy object
+        log6, Jlog6, frame_jacobian = pin.log6, pin.Jlog6, pin.getFrameJacobian
         A, b = self._A, self._b
         m = 0
-        mu = cfg.damping
-        posture_w2 = None
-        for task in tasks:
-            if isinstance(task, PostureTask):
-                posture_w2 = self._posture_cost ** 2
-                continue
-            is_frame, w, rows, fid = self._task_spec[id(task)]
-            if is_frame:
-                T_b = data.oMf[fid]
-                T_t = task.transform_target_to_world
-                e = pin.log6(T_b.actInv(T_t)).vector[rows]
-                J = pin.Jlog6(T_t.actInv(T_b))[rows] @ pin.getFrameJacobian(model, data, fid, _LOCAL)
-                J *= -w[:, None]
-            else:  # FramePositionTask
-                e = (data.oMf[fid].translation - task.target)[rows]
-                J = pin.getFrameJacobian(model, data, fid, _LOCAL_WORLD_ALIGNED)[rows]
-                J *= w[:, None]
-            k = w.size
-            we = w * e
-            A[m:m + k] = J
-            b[m:m + k] = -we
-            if task.lm_damping > 0.0:
-                mu += task.lm_damping * float(we @ we)
-            m += k
+        mu = self.config.damping
+        for ch in staged:
+            for is_frame, fid, rows, neg_w, w_col, lm in self._specs[ch.name]:
+                k = neg_w.size
+                J = A[m:m + k]
+                if is_frame:
+                    T_b = frame(model, data, fid)
+                    T_t = ch.pose
+                    e = log6(T_b.actInv(T_t)).vector
+                    Jlog = Jlog6(T_t.actInv(T_b))
+                    if rows is not None:
+                        e, Jlog = e[rows], Jlog[rows]
+                    np.matmul(Jlog, frame_jacobian(model, data, fid, _LOCAL), out=J)
+                else:  # world-axis position task (FramePositionTask)
+                    e = frame(model, data, fid).translation - ch.position
+                    Jp = frame_jacobian(model, data, fid, _LOCAL_WORLD_ALIGNED)
+                    if rows is None:
+                        J[:] = Jp[:3]
+                    else:
+                        e = e[rows]
+                        J[:] = Jp[rows]
+                J *= w_col
+                bk = b[m:m + k]
+                np.multiply(neg_w, e, out=bk)  # -(w e)
+                if lm > 0.0:
+                    mu += lm * float(bk @ bk)
+                m += k
         Am = A[:m]
-        H = Am.T @ Am
-        H[self._diag] += mu
-        f = -(Am.T @ b[:m])
-        if posture_w2 is not None:
-            H[self._diag] += posture_w2
-            f += (posture_w2 * cfg.posture_gain) * (q - self.q_posture)
-        g = cfg.config_limit_gain
-        vdt = self.v_max * dt
-        ub = np.minimum(g * (self.q_max - q), vdt)
-        lb = np.maximum(g * (self.q_min - q), -vdt)
-        lb = np.minimum(lb, ub)
-        if self._barrier is not None and self._barrier.active.any():
-            act = self._barrier.active
-            Ab = self._barrier.jacobian[act]
-            bl = -self._barrier.gain[act] * self._barrier.margins[act] * dt
+        H = np.matmul(Am.T, Am, out=self._H)
+        self._H_diag += self._h_diag + mu
+        f = self._f_posture * (q - self.q_posture) - Am.T @ b[:m]
+        g = self.config.config_limit_gain
+        ub = np.minimum(g * (self.q_max - q), self._vdt)
+        lb = np.maximum(g * (self.q_min - q), self._neg_vdt)
+        np.minimum(lb, ub, out=lb)
+        barrier = self._barrier
+        if barrier is not None and barrier.any_active:
+            act = barrier.active
+            Ab = barrier.jacobian[act]
+            bl = -barrier.gain[act] * barrier.margins[act] * dt
             nb = Ab.shape[0]
             upper = np.concatenate([ub, np.full(nb, 1e30)])
             sense = np.zeros(model.nv + nb, dtype=np.int32)
             x, _, flag, _ = daqp.solve(H, f, Ab, upper, np.concatenate([lb, bl]), sense)
-            if flag > 0 and np.all(np.isfinite(x)):
+            if flag > 0 and math.isfinite(x.sum()):
                 return x
             # Infeasible (a pair already inside its margin and the bounds forbid backing out at
             # rate gamma): ask only "no closer than now", which dq = 0 always satisfies.
             x, _, flag, _ = daqp.solve(H, f, Ab, upper, np.concatenate([lb, np.minimum(bl, 0.0)]), sense)
-            if flag > 0 and np.all(np.isfinite(x)):
+            if flag > 0 and math.isfinite(x.sum()):
                 return x
             return None
         x, _, flag, _ = daqp.solve(H, f, self._no_rows, ub, lb, self._sense)
-        if flag > 0 and np.all(np.isfinite(x)):
+        if flag > 0 and math.isfinite(x.sum()):
             return x
         return None
 
     # ------------------------------------------------------------------ solve
-    def _as_pose(self, key: str, T: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-        if T is None:
-            return None, None
-        T = np.asarray(T, dtype=float)
-        if T.shape != (4, 4):
-            raise IKInputError(f"{key} must be a 4x4 homogeneous transform, got shape {T.shape}")
-        return T[:3, 3], T[:3, :3]
-
     def solve(self, targets: UpperBodyTargets, dt: float) -> UpperBodySolution:
         """One IK tick: move toward ``targets`` for ``dt`` [s] and return the joint targets.
 
@@ -636,112 +722,89 @@ class UpperBodyIK:
         :class:`ik.exceptions.IKInputError`.
         """
         t0 = time.perf_counter()
-        pin = self._pin
         if not (math.isfinite(dt) and dt > 0.0):
             raise IKInputError(f"dt must be a finite period > 0 s, got {dt!r}")
         cfg = self.config
         dt = min(dt, cfg.max_dt)
-        tasks = [self._posture_task]
+        if dt != self._dt_cached:
+            np.multiply(self.v_max, dt, out=self._vdt)
+            np.negative(self._vdt, out=self._neg_vdt)
+            self._dt_cached = dt
         rejected: list[str] = []
-
-        x_all = self._x_targets
+        xs = self._x_list
         staged: list[_TargetChannel] = []
-
-        def stage(key: str, p: np.ndarray | None, R: np.ndarray | None) -> None:
-            ch = self._channels[key]
-            if p is None and R is None:
+        for ch, key, kind in self._inputs:
+            v = getattr(targets, key)
+            if v is None:
                 ch.reset()
-                return
-            usable, rej = ch.stage(p, R, x_all)
+                continue
+            v = np.asarray(v, dtype=float)
+            if kind == 0:
+                if v.shape != (4, 4):
+                    raise IKInputError(f"{key} must be a 4x4 homogeneous transform, got shape {v.shape}")
+                rows = v.tolist()
+                usable, rej = ch.stage([rows[0][3], rows[1][3], rows[2][3]], rows, xs)
+            elif kind == 1:
+                if v.shape != (3, 3):
+                    raise IKInputError(f"{key} must be a 3x3 rotation matrix, got shape {v.shape}")
+                usable, rej = ch.stage(None, v.tolist(), xs)
+            else:
+                if v.shape != (3,):
+                    raise IKInputError(f"{key} must have shape (3,) [m], got {v.shape}")
+                usable, rej = ch.stage(v.tolist(), None, xs)
             if rej:
                 rejected.append(key)
             if usable:
                 staged.append(ch)
-
-        for side in g1.SIDES:
-            key = _WRIST_KEYS[side]
-            stage(key, *self._as_pose(key, getattr(targets, key)))
-        stage("T_base_head", *self._as_pose("T_base_head", targets.T_base_head))
-        if targets.R_base_waist is not None:
-            R = np.asarray(targets.R_base_waist, dtype=float)
-            if R.shape != (3, 3):
-                raise IKInputError(f"R_base_waist must be a 3x3 rotation matrix, got shape {R.shape}")
-            stage("R_base_waist", None, R)
-        else:
-            stage("R_base_waist", None, None)
-        for side in g1.SIDES:
-            key = _ELBOW_KEYS[side]
-            p = getattr(targets, key)
-            if p is not None:
-                p = np.asarray(p, dtype=float)
-                if p.shape != (3,):
-                    raise IKInputError(f"{key} must have shape (3,) [m], got {p.shape}")
-            stage(key, p, None)
+        x_all = self._x_targets
+        x_all[:] = xs
 
         if self._filter is not None:
             for ch in staged:
                 if ch.restarted:
                     self._filter.reset_part(ch.part, x_all[ch.part])
-            out_all = self._filter(x_all, dt)
+            out = self._filter(x_all, dt).tolist()
         else:
-            out_all = x_all
-        active_wrist = {}
-        head_active = False
+            out = x_all.tolist()
+        make_pose = self._make_pose
         for ch in staged:
-            ch.read(out_all)
-            key = ch.name
-            if key == "T_base_head":
-                head_active = True
-                self._head_height_task.set_target(ch.position)
-                self._head_rot_task.set_target(pin.SE3(ch.rotation, ch.position))
-                tasks += [self._head_height_task, self._head_rot_task]
-            elif key == "R_base_waist":
-                self._waist_task.set_target(pin.SE3(ch.rotation, _ZERO3))
-                tasks.append(self._waist_task)
-            elif key in _WRIST_SIDE:
-                side = _WRIST_SIDE[key]
-                task = self._wrist_tasks[side]
-                task.set_target(pin.SE3(ch.rotation, ch.position))
-                tasks.append(task)
-                active_wrist[side] = ch
-            else:
-                task = self._elbow_tasks[_ELBOW_SIDE[key]]
-                task.set_target(ch.position)
-                tasks.append(task)
+            ch.read(out, make_pose)
 
-        configuration = self._configuration
-        if self._barrier is not None:
-            self._barrier.update(configuration)
-        if cfg.backend is IKBackend.FUSED:
-            dq = self._step_fused(tasks, dt)
-        else:
-            dq = self._step_pink(tasks, dt)
+        barrier = self._barrier
+        if barrier is not None:
+            barrier.update_data(self._data)
+        dq = self._step_fused(staged, dt) if self._fused else self._step_pink(staged, dt)
         qp_failed = dq is None
         if not qp_failed:
-            step = np.clip(dq, -self.v_max * dt, self.v_max * dt)
-            q_new = np.clip(self._q + step, self.q_min, self.q_max)  # all joints are 1-DoF: integrate = add
-            configuration.update(q_new)
-            if self._barrier is not None and self._barrier.active.any():
+            step = np.minimum(dq, self._vdt)
+            np.maximum(step, self._neg_vdt, out=step)
+            step += self._q  # all joints are 1-DoF: integrate = add
+            q_new = np.minimum(step, self.q_max, out=step)
+            np.maximum(q_new, self.q_min, out=q_new)
+            self._kinematics(q_new)
+            if barrier is not None and barrier.any_active:
                 q_new = self._backtrack_collision(q_new)
             self._q = q_new
 
-        data = configuration.data
+        frame = self._pin.updateFramePlacement
+        model, data = self.model, self._data
         pos_err = np.full(2, np.nan)
         rot_err = np.full(2, np.nan)
-        for i, side in enumerate(g1.SIDES):
-            ch = active_wrist.get(side)
-            if ch is None:
-                continue
-            T = data.oMf[self._wrist_fids[side]]
-            d = T.translation - ch.position
-            pos_err[i] = math.sqrt(float(d @ d))
-            cos = (float(np.vdot(ch.rotation, T.rotation)) - 1.0) / 2.0  # trace(R_t^T R)
-            rot_err[i] = math.acos(min(1.0, max(-1.0, cos)))
-        head_err = (float(data.oMf[self._head_fid].translation[2] - self._head_height_task.target[2])
-                    if head_active else float("nan"))
+        head_err = float("nan")
+        for ch in staged:
+            key = ch.name
+            if key in _WRIST_SIDE:
+                i = 0 if key == _WRIST_KEYS["left"] else 1
+                T = frame(model, data, self._wrist_fids[_WRIST_SIDE[key]])
+                (x, y, z), (tx, ty, tz) = T.translation.tolist(), ch.p
+                pos_err[i] = math.sqrt((x - tx) ** 2 + (y - ty) ** 2 + (z - tz) ** 2)
+                cos = (float(np.vdot(ch.pose.rotation, T.rotation)) - 1.0) / 2.0  # trace(R_t^T R)
+                rot_err[i] = math.acos(min(1.0, max(-1.0, cos)))
+            elif key == "T_base_head":
+                head_err = frame(model, data, self._head_fid).translation[2] - ch.p[2]
         min_dist = float("inf")
-        if self._barrier is not None:
-            min_dist = float(self._barrier.margins.min()) + self._barrier.d_min
+        if barrier is not None:
+            min_dist = barrier.min_margin + barrier.d_min
         q = self._q
         info = IKInfo(
             solve_time_s=time.perf_counter() - t0, iterations=1, wrist_position_error=pos_err,
