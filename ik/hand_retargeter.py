@@ -157,8 +157,9 @@ class HandRetargeter:
         S = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [-1.0, 1.0, 0], [-1.0, 0, 1.0]])
         self._S9 = np.kron(S, np.eye(3))  # (15, 9)
         self._palm_offsets = np.array([self._p_wrist_palm] * 3 + [np.zeros(3)] * 2)  # added to targets [m]
-        self._P9 = np.zeros(9)
-        self._J9 = np.zeros((9, 7))
+        self._M = np.zeros((9, 8))  # [tip position Jacobians (9x7) | tip positions (9)]
+        self._selection_cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._mask_cache: dict[tuple[bool, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._q_lo_eps_list = (self.q_min + 1e-9).tolist()
         self._q_hi_eps_list = (self.q_max - 1e-9).tolist()
         from scipy.linalg.lapack import dposv
@@ -286,13 +287,13 @@ class HandRetargeter:
                                                        pin.getFrameJacobian, self._lwa)
         # Work in the wrist frame (the objective is rotation invariant): residual
         # r = SW vec(P) - b with P the 3 tip positions, SW = diag(w) (S kron I3) the weighted
-        # selection of the 5 vectors, b the weighted targets (+ palm offsets).
-        W15 = np.repeat(self._weights, 3)
-        SW = W15[:, None] * self._S9
-        b = W15 * ((np.array(self._target) @ self._R_wrist_frame.T) + self._palm_offsets).reshape(15)
+        # selection of the 5 vectors, b the weighted targets (+ palm offsets). With
+        # M = [J_P | vec(P)] (9x8) and X = SW M - [0 | b] = [J | r], one product XᵀX holds
+        # the Gauss-Newton Hessian JᵀJ, the gradient Jᵀr and the squared residual rᵀr.
+        W15, SW = self._weighted_selection()
+        b = W15 * (np.array(self._target).dot(self._R_wrist_frame.T) + self._palm_offsets).reshape(15)
         lam2 = cfg.regularization ** 2
-        P9 = self._P9
-        J9 = self._J9
+        M = self._M
         q_lo, q_hi = self._q_lo_eps_list, self._q_hi_eps_list
         mu = -1.0  # set relative to the Gauss-Newton Hessian on the first iteration
         cost_prev = math.inf
@@ -300,35 +301,36 @@ class HandRetargeter:
         for _ in range(cfg.max_iterations):
             joint_jacobians(model, data, q)
             for k in range(3):
-                P9[3 * k:3 * k + 3] = frame(model, data, fids[k]).translation
-                J9[3 * k:3 * k + 3] = frame_jacobian(model, data, fids[k], lwa)[:3]
-            r = SW @ P9 - b
+                M[3 * k:3 * k + 3, 7] = frame(model, data, fids[k]).translation
+                M[3 * k:3 * k + 3, 0:7] = frame_jacobian(model, data, fids[k], lwa)[:3]
+            X = SW.dot(M)
+            X[:, 7] -= b
+            G = X.T.dot(X)
             dq = q - q_prev
-            cost = float(r @ r) + lam2 * float(dq @ dq)
+            cost = float(G[7, 7]) + lam2 * float(dq.dot(dq))
             if cost > cost_prev:  # LM: the last step made it worse — undo it and damp more
                 q = q_last
                 mu *= 10.0 / 0.3  # undo the decrease applied below, then damp 10x more
                 if mu > 1e3:
                     break
                 continue
-            J = SW @ J9
-            H = J.T @ J
+            H = G[:7, :7]
             if mu < 0.0:
                 mu = 1e-3 * float(H.trace()) / 7.0
             else:
                 mu = max(mu * 0.3, 1e-12)
-            g = J.T @ r + lam2 * dq
+            g = G[:7, 7] + lam2 * dq
             # projected Newton: joints on a bound that the gradient pushes outward stay fixed
             # (their rows and columns of the system replaced by the identity: a zero step)
             q_l, g_l = q.tolist(), g.tolist()
             free = [not ((qi <= lo and gi > 0.0) or (qi >= hi and gi < 0.0))
                     for qi, gi, lo, hi in zip(q_l, g_l, q_lo, q_hi)]
-            Hd = H.reshape(-1)[::8]
+            Hd = G.reshape(-1)[0:63:9]  # view of the diagonal of H = G[:7, :7]
             Hd += lam2 + mu
             if not all(free):
-                f = np.array(free, dtype=float)
-                H *= f[:, None] * f
-                Hd += 1.0 - f
+                ff, not_f, f = self._free_masks(tuple(free))
+                H *= ff
+                Hd += not_f
                 g *= f
             step = self._solve_spd(H, g)
             if step is None:  # not positive definite (cannot happen with lam2 + mu > 0): hold
@@ -346,7 +348,26 @@ class HandRetargeter:
         self._q = q
         out = self._filter(q, dt) if self._filter is not None else q
         self.last_solve_time_s = time.perf_counter() - t0
-        return np.clip(out, self.q_min, self.q_max)
+        out = np.minimum(out, self.q_max)
+        return np.maximum(out, self.q_min, out=out)
+
+    def _weighted_selection(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W15, SW)`` for the current five weights (cached: they change only with the pinch state)."""
+        key = tuple(self._weights.tolist())
+        cached = self._selection_cache.get(key)
+        if cached is None:
+            W15 = np.repeat(self._weights, 3)
+            cached = self._selection_cache[key] = (W15, W15[:, None] * self._S9)
+        return cached
+
+    def _free_masks(self, free: tuple[bool, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a mask of free joints: the (7, 7) mask of free rows and columns, the held joints' unit
+        diagonal and the free mask as floats (cached: at most 2^7 of them)."""
+        cached = self._mask_cache.get(free)
+        if cached is None:
+            f = np.array(free, dtype=float)
+            cached = self._mask_cache[free] = (f[:, None] * f, 1.0 - f, f)
+        return cached
 
     def _solve_spd(self, H: np.ndarray, g: np.ndarray) -> np.ndarray | None:
         """``-H⁻¹ g`` for a symmetric positive definite ``H`` (Cholesky, LAPACK ``dposv``)."""

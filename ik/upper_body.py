@@ -481,13 +481,15 @@ class UpperBodyIK:
             "T_base_head": [self._head_height_task, self._head_rot_task], "R_base_waist": [self._waist_task],
             _ELBOW_KEYS["left"]: [self._elbow_tasks["left"]], _ELBOW_KEYS["right"]: [self._elbow_tasks["right"]],
         }
-        # FUSED backend: per channel, the rows its tasks add to the stacked least-squares system
-        # (is a FrameTask, frame id, kept rows (slice, or None for all), -weights of the kept rows,
-        #  -weights as a column (frame task) or +weights as a column (position task), LM damping),
-        # and preallocated stacks. Rows whose weight is zero are dropped (as pink's cost does).
+        # FUSED backend: every task owns a fixed block of rows of one stacked least-squares
+        # system: unweighted Jacobian rows in A, errors in e; the weights (negated for FrameTask
+        # rows, whose Jacobian is -Jlog6 J) are applied to the whole stack at once. Rows of
+        # inactive tasks are zero and add nothing. Rows whose weight is zero are dropped (as
+        # pink's cost does). Per channel: (is a FrameTask, frame id, kept rows (slice, or None
+        # for all), first row, end row).
         frame_tasks = [*self._wrist_tasks.values(), self._head_rot_task, self._waist_task]
         self._specs: dict[str, list[tuple]] = {}
-        max_rows = 0
+        weights, signs, lms = [], [], []
         for key, tasks in self._channel_tasks.items():
             specs = []
             for task in tasks:
@@ -496,23 +498,32 @@ class UpperBodyIK:
                 if not kept.size:
                     continue
                 rows = slice(int(kept[0]), int(kept[-1]) + 1)
-                w = w[rows].copy()
+                w = w[rows]
                 is_frame = task in frame_tasks
                 full = rows.start == 0 and rows.stop == w.size and w.size == (6 if is_frame else 3)
-                specs.append((is_frame, self.model.getFrameId(task.frame), None if full else rows, -w,
-                              (-w if is_frame else w)[:, None].copy(), float(task.lm_damping)))
-                max_rows += w.size
+                specs.append((is_frame, self.model.getFrameId(task.frame), None if full else rows, len(weights),
+                              len(weights) + w.size))
+                weights += w.tolist()
+                signs += [-1.0 if is_frame else 1.0] * w.size
+                lms += [float(task.lm_damping)] * w.size
             self._specs[key] = specs
         nv = self.model.nv
-        self._A = np.zeros((max_rows, nv))
-        self._b = np.zeros(max_rows)
-        self._H = np.zeros((nv, nv))
-        self._H_diag = self._H.reshape(-1)[::nv + 1]  # view of the diagonal
+        self._A = np.zeros((len(weights), nv))  # unweighted task Jacobian rows
+        self._e = np.zeros(len(weights))  # unweighted task errors
+        self._row_w = np.array(weights)
+        self._row_w_signed = (np.array(signs) * self._row_w)[:, None]
+        self._row_lm = np.array(lms)
+        self._live: set[str] = set()  # channels whose rows hold values
         self._h_diag = posture_cost ** 2  # posture term on the Hessian diagonal (+ damping)
         self._f_posture = (posture_cost ** 2) * cfg.posture_gain  # posture gradient per unit of q - q_posture
+        self._g_q_max = cfg.config_limit_gain * self.q_max
+        self._g_q_min = cfg.config_limit_gain * self.q_min
         self._no_rows = np.zeros((0, nv))
         self._sense = np.zeros(nv, dtype=np.int32)
         self._fused = cfg.backend is IKBackend.FUSED
+        import daqp
+
+        self._daqp = daqp
         self._dt_cached = -1.0  # tick period of the cached velocity bounds
         self._vdt = np.zeros(nv)
         self._neg_vdt = np.zeros(nv)
@@ -586,11 +597,11 @@ class UpperBodyIK:
 
     # ------------------------------------------------------------------ QP
     def _kinematics(self, q: np.ndarray) -> None:
-        """Frame placements and joint Jacobians of ``q`` into the solver's data (what pink's
-        ``Configuration.update`` does; the FUSED backend calls pinocchio directly)."""
-        if self._fused:
+        """Joint placements and Jacobians of ``q`` into the solver's data (what pink's
+        ``Configuration.update`` does; the FUSED backend calls pinocchio directly and leaves the
+        frame placements to be computed where they are read)."""
+        if self._fused:  # frame placements are computed where they are read (updateFramePlacement, getFrameJacobian)
             self._pin.computeJointJacobians(self.model, self._data, q)
-            self._pin.updateFramePlacements(self.model, self._data)
         else:
             self._configuration.update(q)
 
@@ -649,48 +660,51 @@ class UpperBodyIK:
         QP infeasible, they are relaxed to "no pair gets closer" (always feasible: Δq = 0
         satisfies it); ``None`` only if daqp still fails.
         """
-        import daqp
-
+        daqp = self._daqp
         pin = self._pin
         model, data, q = self.model, self._data, self._q
         frame = pin.updateFramePlacement  # the frame's placement (already computed), without a proxy object
         log6, Jlog6, frame_jacobian = pin.log6, pin.Jlog6, pin.getFrameJacobian
-        A, b = self._A, self._b
-        m = 0
-        mu = self.config.damping
+        A, E = self._A, self._e
+        live = self._live
+        names = set()
         for ch in staged:
-            for is_frame, fid, rows, neg_w, w_col, lm in self._specs[ch.name]:
-                k = neg_w.size
-                J = A[m:m + k]
-                if is_frame:
-                    T_b = frame(model, data, fid)
-                    T_t = ch.pose
-                    e = log6(T_b.actInv(T_t)).vector
-                    Jlog = Jlog6(T_t.actInv(T_b))
-                    if rows is not None:
-                        e, Jlog = e[rows], Jlog[rows]
-                    np.matmul(Jlog, frame_jacobian(model, data, fid, _LOCAL), out=J)
+            names.add(ch.name)
+            for is_frame, fid, rows, r0, r1 in self._specs[ch.name]:
+                if is_frame:  # pink FrameTask: e = log6(T_b⁻¹ T_t), J = -Jlog6(T_t⁻¹ T_b) J_b (sign in the weights)
+                    T_bt = frame(model, data, fid).actInv(ch.pose)
+                    Jlog = Jlog6(T_bt.inverse())
+                    if rows is None:
+                        E[r0:r1] = log6(T_bt).vector
+                    else:
+                        E[r0:r1] = log6(T_bt).vector[rows]
+                        Jlog = Jlog[rows]
+                    A[r0:r1] = Jlog.dot(frame_jacobian(model, data, fid, _LOCAL))
                 else:  # world-axis position task (FramePositionTask)
                     e = frame(model, data, fid).translation - ch.position
                     Jp = frame_jacobian(model, data, fid, _LOCAL_WORLD_ALIGNED)
                     if rows is None:
-                        J[:] = Jp[:3]
+                        E[r0:r1] = e
+                        A[r0:r1] = Jp[:3]
                     else:
-                        e = e[rows]
-                        J[:] = Jp[rows]
-                J *= w_col
-                bk = b[m:m + k]
-                np.multiply(neg_w, e, out=bk)  # -(w e)
-                if lm > 0.0:
-                    mu += lm * float(bk @ bk)
-                m += k
-        Am = A[:m]
-        H = np.matmul(Am.T, Am, out=self._H)
-        self._H_diag += self._h_diag + mu
-        f = self._f_posture * (q - self.q_posture) - Am.T @ b[:m]
-        g = self.config.config_limit_gain
-        ub = np.minimum(g * (self.q_max - q), self._vdt)
-        lb = np.maximum(g * (self.q_min - q), self._neg_vdt)
+                        E[r0:r1] = e[rows]
+                        A[r0:r1] = Jp[rows]
+        for name in live - names:  # tasks that went inactive: clear their rows
+            for spec in self._specs[name]:
+                A[spec[3]:spec[4]] = 0.0
+                E[spec[3]:spec[4]] = 0.0
+        self._live = names
+        Aw = A * self._row_w_signed  # weighted rows (pink's A)
+        we = E * self._row_w  # weighted errors (-b)
+        mu = self.config.damping + (self._row_lm * we).dot(we)  # + Σ lm_task |w e|² (LM damping)
+        H = Aw.T.dot(Aw)
+        H.reshape(-1)[::model.nv + 1] += self._h_diag + mu
+        f = self._f_posture * (q - self.q_posture) + Aw.T.dot(we)
+        gq = self.config.config_limit_gain * q
+        ub = np.subtract(self._g_q_max, gq)  # pink's ConfigurationLimit: gain * (q_max - q)
+        np.minimum(ub, self._vdt, out=ub)
+        lb = np.subtract(self._g_q_min, gq, out=gq)
+        np.maximum(lb, self._neg_vdt, out=lb)
         np.minimum(lb, ub, out=lb)
         barrier = self._barrier
         if barrier is not None and barrier.any_active:
@@ -788,17 +802,20 @@ class UpperBodyIK:
 
         frame = self._pin.updateFramePlacement
         model, data = self.model, self._data
-        pos_err = np.full(2, np.nan)
-        rot_err = np.full(2, np.nan)
-        head_err = float("nan")
+        nan = math.nan
+        pos_err = [nan, nan]
+        rot_err = [nan, nan]
+        head_err = nan
         for ch in staged:
             key = ch.name
             if key in _WRIST_SIDE:
                 i = 0 if key == _WRIST_KEYS["left"] else 1
-                T = frame(model, data, self._wrist_fids[_WRIST_SIDE[key]])
-                (x, y, z), (tx, ty, tz) = T.translation.tolist(), ch.p
+                (a0, a1, a2, x), (a3, a4, a5, y), (a6, a7, a8, z), _ = frame(
+                    model, data, self._wrist_fids[_WRIST_SIDE[key]]).homogeneous.tolist()
+                (b0, b1, b2, tx), (b3, b4, b5, ty), (b6, b7, b8, tz), _ = ch.pose.homogeneous.tolist()
                 pos_err[i] = math.sqrt((x - tx) ** 2 + (y - ty) ** 2 + (z - tz) ** 2)
-                cos = (float(np.vdot(ch.pose.rotation, T.rotation)) - 1.0) / 2.0  # trace(R_t^T R)
+                # trace(R_tᵀ R) = Σ R_t ⊙ R
+                cos = (a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3 + a4 * b4 + a5 * b5 + a6 * b6 + a7 * b7 + a8 * b8 - 1.0) / 2.0
                 rot_err[i] = math.acos(min(1.0, max(-1.0, cos)))
             elif key == "T_base_head":
                 head_err = frame(model, data, self._head_fid).translation[2] - ch.p[2]
@@ -807,8 +824,8 @@ class UpperBodyIK:
             min_dist = barrier.min_margin + barrier.d_min
         q = self._q
         info = IKInfo(
-            solve_time_s=time.perf_counter() - t0, iterations=1, wrist_position_error=pos_err,
-            wrist_orientation_error=rot_err, head_height_error=head_err, min_collision_distance=min_dist,
+            solve_time_s=time.perf_counter() - t0, iterations=1, wrist_position_error=np.array(pos_err),
+            wrist_orientation_error=np.array(rot_err), head_height_error=head_err, min_collision_distance=min_dist,
             qp_failed=qp_failed, rejected=tuple(rejected),
         )
         return UpperBodySolution(arm_q=q[_Q_ARMS].copy(), torso_rpy=q[_Q_TORSO_RPY].copy(),
