@@ -21,6 +21,7 @@ from recorder.exceptions import (
     RecordLayoutError,
     StorageError,
     StorageFullError,
+    WriterDiedError,
 )
 from recorder.info import EpisodeInfo
 from recorder.reader import Dataset, EpisodeReader
@@ -46,4 +47,5 @@ __all__ = [
     "StorageFullError",
     "TickRecord",
     "WriterConfig",
+    "WriterDiedError",
 ]

@@ -31,7 +31,14 @@ class WriterConfig:
         copy_frames: copy camera frames at append time. False hands the frame over (a camera
             delivers a new buffer per frame); a caller that passes the same buffer twice is
             detected and copied from then on.
-        finish_timeout_s: longest wait for the writer thread to drain at finish [s].
+        finish_timeout_s: longest wait for the writer to drain at finish [s].
+        frame_ring_mb: shared memory for camera frames per camera [MB]: the ring holds
+            ``min(queue_size, frame_ring_mb / frame size)`` frames of each camera before
+            back-pressure (64 MB: 72 frames of 640x480, 2.4 s at 30 Hz).
+        writer: where rows are encoded and written: "process" (a writer process fed through
+            shared memory: the loop's GIL is never held by zarr or JPEG code), "thread" (a thread
+            of this process; needed for zarr Store objects and memory:// URLs) or "auto"
+            (process when the location is a path or URL, thread otherwise).
     """
 
     record_hz: float = 30.0  # [Hz]
@@ -43,6 +50,8 @@ class WriterConfig:
     camera_chunk_s: float = 1.0  # [s]
     copy_frames: bool = False
     finish_timeout_s: float = 30.0  # [s]
+    frame_ring_mb: float = 64.0  # [MB per camera]
+    writer: str = "auto"
 
     def __post_init__(self) -> None:
         _check_range("record_hz", self.record_hz, 1.0, 1000.0)
@@ -56,11 +65,18 @@ class WriterConfig:
         _check_range("chunk_s", self.chunk_s, 0.1, 600.0)
         _check_range("camera_chunk_s", self.camera_chunk_s, 0.03, 60.0)
         _check_range("finish_timeout_s", self.finish_timeout_s, 0.1, 3600.0)
+        _check_range("frame_ring_mb", self.frame_ring_mb, 0.001, 65536.0)
+        if self.writer not in ("auto", "process", "thread"):
+            raise ConfigError(f"WriterConfig.writer={self.writer!r} is not one of 'auto', 'process', 'thread'")
         for name, shape in self.camera_shapes.items():
             if not name or "/" in name:
                 raise ConfigError(f"WriterConfig.camera_shapes: camera name {name!r} must be non-empty without '/'")
             if len(tuple(shape)) != 2 or min(int(s) for s in shape) < 1:
                 raise ConfigError(f"WriterConfig.camera_shapes[{name!r}]={shape!r} must be (height, width) in pixels")
+
+    def frame_slots(self, height: int, width: int) -> int:
+        """Frame slots per camera of that size in the ring [frames]."""
+        return max(2, min(self.queue_size, int(self.frame_ring_mb * 1e6 // (height * width * 3))))
 
     @property
     def chunk_rows(self) -> int:

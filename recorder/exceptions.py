@@ -53,5 +53,9 @@ class StorageFullError(StorageError):
     """The disk (or bucket quota) is full."""
 
 
+class WriterDiedError(StorageError):
+    """The recorder's writer process died (killed, crashed); the episode has ended."""
+
+
 class CorruptDataError(RecorderError):
     """A chunk or frame of an episode cannot be decoded; the message names it."""

@@ -15,7 +15,6 @@ An episode interrupted before its first flush has nothing to keep; it becomes
 from __future__ import annotations
 
 import datetime
-import os
 import socket
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 
 from recorder import schema
 from recorder.reader import Dataset
+from recorder.ring import pid_alive
 from recorder.exceptions import RecorderError
 from recorder.schema import EpisodeStatus
 from recorder.store import storage_error
@@ -58,19 +58,16 @@ LIVE_GUARD_S = 10.0
 def still_recording(attrs: dict) -> str | None:
     """Why an episode with status ``recording`` may be live (its writer still running), or None.
 
-    Not live: the writer recorded its own failure, or runs on this host under a process id
-    that no longer exists, or its heartbeat is older than :data:`LIVE_GUARD_S`.
+    Not live: the writer recorded its own failure or exit (``error``, ``writer_exit``), or
+    runs on this host under a process id that no longer exists (the writer process in
+    process mode), or its heartbeat is older than :data:`LIVE_GUARD_S`.
     """
-    if attrs.get("error"):
+    if attrs.get("error") or attrs.get("writer_exit"):
         return None
     writer = attrs.get("writer") or {}
     if writer.get("host") == socket.gethostname() and writer.get("pid"):
-        try:
-            os.kill(int(writer["pid"]), 0)
-        except ProcessLookupError:
+        if not pid_alive(int(writer["pid"])):  # the process that writes (a zombie counts as gone)
             return None
-        except PermissionError:
-            pass
     age = time.time() - float(attrs.get("heartbeat_unix", 0.0) or 0.0)
     if age < LIVE_GUARD_S:
         where = f"process {writer.get('pid')} on {writer.get('host', 'another machine')}"

@@ -1,51 +1,74 @@
 """DatasetWriter and EpisodeWriter: append rows from the teleop loop without blocking it.
 
-Data flow inside one episode::
+Data flow inside one episode (process mode, the default)::
 
-    teleop loop thread                         writer thread (one per episode)
-    ------------------                         -------------------------------
-    append(TickRecord) ── copy into a free ──► take slot: JPEG-encode frames, copy rows
-      (µs, no I/O)        ring slot; put its   into the batch, give the slot back
-                          index on the queue   every flush_interval_s (or a full batch):
-                                               resize + write every stream, then
-                                               attrs["n_rows_flushed"] = n  (commit point)
-    finish() ── stop ────────────────────────► last flush, then one attrs write:
-                                               status=complete, n_rows, duration (atomic)
+    teleop process                                      writer process (one per DatasetWriter)
+    --------------                                      --------------------------------------
+    loop thread: append(TickRecord)                     recorder.sink.run_episode:
+      copy state/action/robot/operator vectors            take row k off the ring: JPEG-encode its
+      into ring slot k % Q (shared memory); reserve       frames straight from shared memory, copy
+      frame slots; hand (k+1, frames) to ──┐              its vectors into the batch, ack the row
+    copier thread:                         │            flush when the oldest unflushed row is
+      copy the frames into their slots <───┘              flush_interval_s old: write every stream,
+      (numpy copy, GIL released), then send                 then attrs n_rows_flushed (commit point)
+      "rows 0..k are ready" (8 bytes) ─── data pipe ──►  finish: last flush, one attrs write
+    finish() ── ("finish", n, status, attrs) ─ ctrl ──►     (status=complete) ── ("done", attrs) ──►
 
-The ring has ``queue_size`` slots. When every slot is taken (the writer thread fell that
-far behind), ``append`` does not wait: it drops that row, counts it, logs it and the count
-lands in the episode's attrs and the validator's report — back-pressure is never silent.
+The ring (:mod:`recorder.ring`) has ``queue_size`` row slots and ``frame_ring_mb`` of frame
+slots per camera. When the writer falls that far behind, ``append`` does not wait: it
+drops that row, counts it, logs it, and the count lands in the episode's attrs and the
+validator's report — back-pressure is never silent. The loop thread never encodes, never
+touches the store and never copies a camera frame; the writer's Python code (zarr,
+numcodecs) runs under another process's GIL.
+
+``WriterConfig.writer="thread"`` runs the same sink in a thread of this process instead
+(needed for zarr Store objects and ``memory://`` URLs, which another process cannot open;
+"auto", the default, picks it for those).
 
 Crash safety: data of a flush is written before the ``n_rows_flushed`` attribute that
-commits it, and the status becomes ``complete`` only in the last write. A killed process
-leaves ``status=recording`` and ``n_rows_flushed`` at the last commit; ``recover`` truncates
-every stream there and marks the episode ``recovered``.
+commits it, and the status becomes ``complete`` only in the last write. ``kill -9`` of the
+teleop process: the writer process writes every row it was handed, notes ``writer_exit``
+and exits. ``kill -9`` of the writer process: ``append``/``finish`` raise
+:class:`WriterDiedError` (a :class:`StorageError`) saying so. Either way the episode stays
+``recording`` with ``n_rows_flushed`` at its last commit, and ``recover`` truncates every
+stream there and marks it ``recovered``.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime
 import logging
 import os
 import queue
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, is_dataclass
+from multiprocessing import Pipe
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recorder import schema
 from recorder.config import WriterConfig
-from recorder.exceptions import EpisodeStateError, RecorderError, RecordLayoutError, StorageError
+from recorder.exceptions import (
+    EpisodeStateError,
+    RecorderError,
+    RecordLayoutError,
+    StorageError,
+    StorageFullError,
+    WriterDiedError,
+)
 from recorder.info import EpisodeInfo
-from recorder.schema import EpisodeStatus, StreamKind
+from recorder.ring import NO_FRAME, REPEAT_FRAME, SHM_DIR, SHM_PREFIX, STAT_FIELDS, Layout, NumericSpec, Ring
+from recorder.schema import EpisodeStatus
 from recorder.store import describe, open_store, storage_error
 from recorder.tick import TickRecord
-from teleop import clock
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +77,16 @@ RESERVED_ATTRS = frozenset(
     {
         "status", "n_rows", "n_rows_flushed", "last_flush_time", "heartbeat_unix", "duration_s", "schema_version",
         "record_hz", "created_at", "finished_at", "t0_monotonic", "writer_stats", "streams", "cameras", "writer",
+        "writer_exit",
     }
 )
 #: Log at most one back-pressure warning per this many dropped rows (the count is exact anyway).
 _DROP_LOG_EVERY = 30
-_STOP = -1
-#: An open episode rewrites its heartbeat at least this often, rows or not [s].
-_HEARTBEAT_S = 2.0
-#: Streams grow ahead of the rows by this much recording [s] (fewer metadata writes per flush).
-_GROW_S = 30.0
-#: Write every chunk, even one equal to the fill value, so a missing chunk always means damage.
-_ARRAY_CONFIG = {"write_empty_chunks": True}
+_STOP = None
+_S = {name: i for i, name in enumerate(STAT_FIELDS)}
+#: How long the copier thread waits for a row before it checks the writer's health [s].
+_HEALTH_S = 0.1
+_NO_COPIES: tuple = ()
 
 
 def jsonable(value: Any) -> Any:
@@ -98,16 +120,6 @@ def _utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class _Stream:
-    """Layout of one stored stream: its key under the episode group, row shape and dtype."""
-
-    key: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    kind: StreamKind
-
-
 def _storage_dtype(value: np.ndarray) -> np.dtype:
     """Floats become float32 (stamps stay float64), bool and ints keep their type."""
     if value.dtype.kind == "f":
@@ -117,131 +129,231 @@ def _storage_dtype(value: np.ndarray) -> np.dtype:
     raise RecordLayoutError(f"stream dtype {value.dtype} is not storable; use float, int or bool arrays")
 
 
-def _compressors(kind: StreamKind) -> list:
-    """Zstd for numbers (not for JPEG bytes, already compressed) and a CRC32C on every chunk.
+def _exit_reason(returncode: int | None) -> str:
+    if returncode is None:
+        return "stopped answering"
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
-    The checksum makes any corrupted chunk fail to decode, so the validator can name it.
-    """
-    from zarr.codecs import Crc32cCodec, ZstdCodec
 
-    if kind is StreamKind.JPEG:
-        return [Crc32cCodec()]
-    return [ZstdCodec(level=3), Crc32cCodec()]
+class _WriterProcess:
+    """The writer process of a :class:`DatasetWriter` (``python -m recorder.writer_proc``)."""
+
+    def __init__(self):
+        self.ctrl, child_ctrl = Pipe(duplex=True)
+        data_r, self.data = Pipe(duplex=False)
+        root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        fds = (child_ctrl.fileno(), data_r.fileno())
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "recorder.writer_proc", str(fds[0]), str(fds[1]), str(os.getpid())],
+                pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, close_fds=True,
+            )
+        finally:
+            child_ctrl.close()
+            data_r.close()
+        self.pid = self.proc.pid
+        self.serial = 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def died_error(self, episode_id: str, rows_safe: int) -> WriterDiedError:
+        return WriterDiedError(
+            f"the recorder's writer process (pid {self.pid}) {_exit_reason(self.proc.poll())}: episode "
+            f"{episode_id} stopped with {rows_safe} rows safe on disk (its last flush). Recording has stopped; "
+            f"run `psi-teleop dataset recover PATH` to keep those rows; earlier episodes are untouched. "
+            f"The next episode starts a new writer process.",
+            episode_id, rows_safe,
+        )
+
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            self.ctrl.send(("exit",))
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.error("the recorder's writer process (pid %d) did not exit within %.0f s; killing it", self.pid, timeout)
+            self.proc.kill()
+            self.proc.wait()
+        self.ctrl.close()
+        self.data.close()
+
+
+_ERRORS = {"StorageFullError": StorageFullError, "StorageError": StorageError, "WriterDiedError": WriterDiedError}
+
+
+def _error_from(msg: tuple, episode_id: str) -> StorageError:
+    _, cls_name, message, rows_safe = msg
+    cls = _ERRORS.get(cls_name, StorageError)
+    return cls(message, episode_id, int(rows_safe))
 
 
 class EpisodeWriter:
     """Writes one episode; made by :meth:`DatasetWriter.start_episode`.
 
     ``append`` is called from the teleop loop at the record rate; everything slow (JPEG
-    encoding, store I/O) runs on this episode's writer thread.
+    encoding, store I/O) runs in the dataset's writer process (or thread, see WriterConfig.writer).
     """
 
-    def __init__(self, dataset: "DatasetWriter", group, episode_id: str, config: WriterConfig):
+    def __init__(self, dataset: "DatasetWriter", group, episode_id: str, config: WriterConfig,
+                 process: _WriterProcess | None):
         self._dataset = dataset
         self._group = group
         self.episode_id = episode_id
         self._cfg = config
-        self._lock = threading.Lock()  # guards _stats_* read by `stats` from another thread
+        self._proc = process
+        self.mode = "process" if process is not None else "thread"
         self._finished = False
         self._error: StorageError | None = None
+        self._ring: Ring | None = None
+        self._layout: Layout | None = None
         # Layout, fixed by the first row.
-        self._numeric: list[tuple[_Stream, str | None, str]] = []  # (stream, source group, source name)
+        self._numeric: list[tuple[NumericSpec, np.ndarray]] = []
         self._cam_names: list[str] = []
         self._cam_shapes: list[tuple[int, int, int]] = []
-        self._cam_copy: list[bool] = []
+        self._cam_set: frozenset[str] = frozenset()
+        self._cam_sync: list[bool] = []  # copy this camera's frames in append (buffer reuse / copy_frames)
         self._cam_last_obj: list[Any] = []
         self._cam_last_stamp: list[float] = []
-        self._cam_last_stored: list[Any] = []
-        self._cam_set: frozenset[str] = frozenset()
+        self._plan: list[int] = []
         self._has_robot = False
         self._has_operator = False
-        self._t0: float | None = None
-        # Ring of slots between append and the writer thread.
-        q = config.queue_size
-        self._ring_t = np.zeros(q)
-        self._ring_robot_stamp = np.full(q, np.nan)
-        self._ring_operator_stamp = np.full(q, np.nan)
-        self._ring: dict[str, np.ndarray] = {}
-        self._slot_views: list[list[np.ndarray]] = []
-        self._ring_frames: list[list[Any]] = []
-        self._ring_cam_stamp: np.ndarray | None = None
-        self._free: collections.deque[int] = collections.deque(range(q))
-        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
-        # Statistics (append side: only the loop thread writes them).
+        self._q = 0
+        self._f = 0
+        self._frames_next: list[int] = []
+        # Counters of the teleop side (only the appending thread writes them).
+        self._reserved = 0  # rows put in the ring
         self._rows_appended = 0
         self._dropped = 0
+        self._dropped_frame_slots = 0
         self._queue_depth_max = 0
         self._frames_copied_reuse: set[str] = set()
-        # Statistics (writer side).
-        self._rows_flushed = 0
-        self._capacity = 0  # rows the stored streams are sized for (>= rows flushed)
-        self._heartbeat = time.time()  # [s, Unix] last time the attrs said "alive"
-        self._n_flushes = 0
-        self._last_flush_time = 0.0  # [s] episode time of the last row flushed
-        self._last_flush_mono: float | None = None
-        self._last_flush_duration_s = 0.0
-        self._max_flush_duration_s = 0.0
-        self._jpeg_bytes: dict[str, int] = {}
-        self._frames_encoded = 0
         self._finalize_s: float | None = None
-        self._thread: threading.Thread | None = None
+        # The copier thread and the writer connections.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._copier: threading.Thread | None = None
+        self._published = 0
+        self._ctrl = None
+        self._data = None
+        self._sink_thread: threading.Thread | None = None
+        self._final_stats: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ loop side
     def append(self, rec: TickRecord) -> bool:
-        """Queue one row; returns False when the row was dropped because the queue was full.
+        """Queue one row; returns False when the row was dropped because the ring was full.
 
-        Never blocks and never touches the store: it copies the record's arrays into a
-        preallocated slot. Raises :class:`StorageError` once the writer thread has failed
-        (disk full, ...), :class:`EpisodeStateError` after finish/discard and
-        :class:`RecordLayoutError` when the row does not match the first row's layout.
+        Never blocks, never touches the store and never copies a camera frame (a copier
+        thread does, outside the GIL). Raises :class:`StorageError` once writing failed
+        (disk full, ...; :class:`WriterDiedError` if the writer process died),
+        :class:`EpisodeStateError` after finish/discard and :class:`RecordLayoutError` when
+        the row does not match the first row's layout (nothing of that row is kept).
         """
         if self._finished:
             raise EpisodeStateError(f"episode {self.episode_id} is finished; start a new episode to record more")
         if self._error is not None:
             raise self._error
-        if self._thread is None:
+        ring = self._ring
+        if ring is None:
             self._init_layout(rec)
-        if self._t0 is None:
-            self._t0 = float(rec.t)  # the time origin: the first row's tick
-        free = self._free
-        try:
-            slot = free.popleft()
-        except IndexError:
-            self._dropped += 1
-            if self._dropped % _DROP_LOG_EVERY == 1:
-                log.warning(
-                    "recorder cannot keep up: %d row(s) of episode %s dropped so far (queue of %d rows full); "
-                    "lower the camera resolution or JPEG quality, or use a faster disk",
-                    self._dropped, self.episode_id, self._cfg.queue_size,
+            ring = self._ring
+        k = self._reserved
+        if k - int(ring.acks[0]) >= self._q:
+            return self._drop(False)
+        plan = self._plan
+        cams = rec.cameras
+        if self._cam_names:
+            cams = cams or {}
+            if len(cams) > len(self._cam_names) or not self._cam_set.issuperset(cams):
+                unknown = sorted(set(cams) - self._cam_set)
+                raise RecordLayoutError(
+                    f"episode {self.episode_id}: camera(s) {unknown} were not in the first row; declare every "
+                    f"camera in DatasetWriter(camera_shapes=...) or send it (or None) from the first row"
                 )
-            return False
-        try:
-            self._fill_slot(slot, rec)
-        except BaseException:
-            free.appendleft(slot)
-            raise
-        depth = self._cfg.queue_size - len(free)
+            for i, name in enumerate(self._cam_names):
+                item = cams.get(name)
+                if item is None:
+                    plan[i] = NO_FRAME
+                    continue
+                frame, stamp = item
+                if frame is self._cam_last_obj[i]:
+                    if stamp == self._cam_last_stamp[i]:
+                        plan[i] = REPEAT_FRAME  # the same frame again: stored again, encoded once
+                        continue
+                    if not self._cam_sync[i]:  # the camera refilled the buffer it gave us last tick
+                        self._cam_sync[i] = True
+                        self._frames_copied_reuse.add(name)
+                        log.warning("camera '%s' reuses its frame buffer; the recorder copies its frames in "
+                                    "append from now on", name)
+                if frame.shape != self._cam_shapes[i] or frame.dtype != np.uint8:
+                    raise RecordLayoutError(
+                        f"episode {self.episode_id}: camera '{name}' frame is {frame.shape} {frame.dtype}, "
+                        f"expected {self._cam_shapes[i]} uint8 (HxWx3 RGB)"
+                    )
+                n = self._frames_next[i]
+                if n - int(ring.acks[1 + i]) >= self._f:
+                    return self._drop(True)
+                plan[i] = n % self._f
+        slot = k % self._q
+        self._fill_numeric(slot, rec)
+        ring.t[slot] = rec.t
+        ring.wall[slot] = time.monotonic()
+        if self._has_robot:
+            ring.robot_stamp[slot] = self._stamp_of(rec.robot_stamp, rec.robot)
+        if self._has_operator:
+            ring.operator_stamp[slot] = self._stamp_of(rec.operator_stamp, rec.operator)
+        copies = _NO_COPIES
+        if self._cam_names:
+            copies = []
+            cam_slot, cam_stamp = ring.cam_slot[slot], ring.cam_stamp[slot]
+            for i, fs in enumerate(plan):
+                cam_slot[i] = fs
+                if fs == NO_FRAME:
+                    cam_stamp[i] = np.nan
+                    continue
+                frame, stamp = cams[self._cam_names[i]]
+                cam_stamp[i] = stamp
+                if fs >= 0:
+                    dst = ring.frames[i][fs]
+                    if self._cam_sync[i]:
+                        np.copyto(dst, frame)
+                    else:
+                        copies.append((dst, frame))
+                    self._frames_next[i] += 1
+                    self._cam_last_obj[i] = frame
+                    self._cam_last_stamp[i] = stamp
+        self._reserved = k + 1
+        depth = k + 1 - int(ring.acks[0])
         if depth > self._queue_depth_max:
             self._queue_depth_max = depth
         self._rows_appended += 1
-        self._queue.put(slot)
+        self._queue.put((k + 1, copies))
         return True
 
-    def prepare(self, example: TickRecord) -> None:
-        """Fix the stream layout from ``example`` and start the writer thread, without recording it.
+    def _drop(self, frames: bool) -> bool:
+        self._dropped += 1
+        if frames:
+            self._dropped_frame_slots += 1
+        if self._dropped % _DROP_LOG_EVERY == 1:
+            log.warning(
+                "recorder cannot keep up: %d row(s) of episode %s dropped so far (%s full); "
+                "lower the camera resolution or JPEG quality, or use a faster disk",
+                self._dropped, self.episode_id,
+                f"{self._f} frame slots per camera" if frames else f"queue of {self._q} rows",
+            )
+        return False
 
-        Optional: the first ``append`` does the same (a millisecond or two of allocation and a
-        thread start); call this before the loop starts to keep that off the first tick.
-        """
-        if self._finished:
-            raise EpisodeStateError(f"episode {self.episode_id} is finished; start a new episode to record more")
-        if self._thread is None:
-            self._init_layout(example)
-
-    def _fill_slot(self, slot: int, rec: TickRecord) -> None:
-        self._ring_t[slot] = rec.t
-        views = self._slot_views[slot]
-        for (stream, source, name), dst in zip(self._numeric, views):
+    def _fill_numeric(self, slot: int, rec: TickRecord) -> None:
+        for spec, ring_arr in self._numeric:
+            source, name = spec.source, spec.name
             if source is None:
                 value = rec.state if name == schema.STATE else rec.action
             else:
@@ -254,59 +366,17 @@ class EpisodeWriter:
                     value = container[name]
                 except KeyError:
                     raise RecordLayoutError(
-                        f"episode {self.episode_id}: stream '{stream.key}' is missing from this row; "
+                        f"episode {self.episode_id}: stream '{spec.key}' is missing from this row; "
                         f"every row must carry the streams of the first row"
                     ) from None
-            if getattr(value, "shape", None) != stream.shape:
+            if getattr(value, "shape", None) != spec.shape:
                 value = np.asarray(value)
-                if value.shape != stream.shape:
+                if value.shape != spec.shape:
                     raise RecordLayoutError(
-                        f"episode {self.episode_id}: stream '{stream.key}' has shape {value.shape}, "
-                        f"expected {stream.shape} (fixed by the first row)"
+                        f"episode {self.episode_id}: stream '{spec.key}' has shape {value.shape}, "
+                        f"expected {spec.shape} (fixed by the first row)"
                     )
-            np.copyto(dst, value, casting="unsafe")
-        if self._has_robot:
-            self._ring_robot_stamp[slot] = self._stamp_of(rec.robot_stamp, rec.robot)
-        if self._has_operator:
-            self._ring_operator_stamp[slot] = self._stamp_of(rec.operator_stamp, rec.operator)
-        if self._cam_names:
-            cams = rec.cameras or {}
-            frames = self._ring_frames[slot]
-            stamps = self._ring_cam_stamp[slot]
-            for i, name in enumerate(self._cam_names):
-                item = cams.get(name)
-                if item is None:
-                    frames[i] = None
-                    stamps[i] = np.nan
-                    continue
-                frame, stamp = item
-                if frame.shape != self._cam_shapes[i] or frame.dtype != np.uint8:
-                    raise RecordLayoutError(
-                        f"episode {self.episode_id}: camera '{name}' frame is {frame.shape} {frame.dtype}, "
-                        f"expected {self._cam_shapes[i]} uint8 (HxWx3 RGB)"
-                    )
-                if frame is self._cam_last_obj[i] and stamp != self._cam_last_stamp[i] and not self._cam_copy[i]:
-                    # The camera refilled the buffer it gave us last tick: copy from now on.
-                    self._cam_copy[i] = True
-                    self._frames_copied_reuse.add(name)
-                    log.warning("camera '%s' reuses its frame buffer; the recorder copies its frames from now on", name)
-                if not self._cam_copy[i]:
-                    stored = frame
-                elif frame is self._cam_last_obj[i] and stamp == self._cam_last_stamp[i]:
-                    stored = self._cam_last_stored[i]  # the same frame again: share its copy
-                else:
-                    stored = frame.copy()
-                self._cam_last_obj[i] = frame
-                self._cam_last_stamp[i] = stamp
-                self._cam_last_stored[i] = stored
-                frames[i] = stored
-                stamps[i] = stamp
-            if len(cams) > len(self._cam_names) or not self._cam_set.issuperset(cams):
-                unknown = sorted(set(cams) - self._cam_set)
-                raise RecordLayoutError(
-                    f"episode {self.episode_id}: camera(s) {unknown} were not in the first row; declare every "
-                    f"camera in DatasetWriter(camera_shapes=...) or send it (or None) from the first row"
-                )
+            ring_arr[slot] = value
 
     @staticmethod
     def _stamp_of(stamp: float | None, arrays) -> float:
@@ -316,16 +386,29 @@ class EpisodeWriter:
             return float(arrays["stamp"])
         return np.nan
 
-    def _init_layout(self, rec: TickRecord) -> None:
-        """Fix the streams and their shapes from the first row; allocate the ring; start the thread."""
-        numeric: list[tuple[_Stream, str | None, str]] = []
-        src_dtypes: dict[str, np.dtype] = {}
+    def prepare(self, example: TickRecord) -> None:
+        """Fix the stream layout from ``example`` and set up the ring and writer, without recording it.
+
+        Optional: the first ``append`` does the same (a few milliseconds: the shared-memory
+        ring is allocated and touched); call this before the loop starts to keep that off
+        the first tick.
+        """
+        if self._finished:
+            raise EpisodeStateError(f"episode {self.episode_id} is finished; start a new episode to record more")
+        if self._ring is None:
+            self._init_layout(example, wait=True)
+
+    def _init_layout(self, rec: TickRecord, wait: bool = False) -> None:
+        """Fix the streams and their shapes from the first row; make the ring; start the writer side."""
+        if self._proc is not None and not self._proc.alive():
+            self._error = self._proc.died_error(self.episode_id, 0)
+            raise self._error
+        numeric: list[NumericSpec] = []
         for key, value in ((schema.STATE, rec.state), (schema.ACTION, rec.action)):
             value = np.asarray(value)
-            src_dtypes[key] = value.dtype if value.dtype.kind in "fiub" else np.dtype(np.float64)
             if value.ndim != 1:
                 raise RecordLayoutError(f"TickRecord.{key} must be a 1-D vector, got shape {value.shape}")
-            numeric.append((_Stream(key, value.shape, np.dtype(np.float32), StreamKind.NUMERIC), None, key))
+            numeric.append(NumericSpec(key, value.shape, "float32", None, key))
         for source, arrays in ((schema.ROBOT_GROUP, rec.robot), (schema.OPERATOR_GROUP, rec.operator)):
             for name, value in (arrays or {}).items():
                 if name == schema.STAMP:
@@ -333,14 +416,13 @@ class EpisodeWriter:
                 if not name or "/" in name:
                     raise RecordLayoutError(f"stream name {name!r} in '{source}' must be non-empty without '/'")
                 value = np.asarray(value)
-                numeric.append(
-                    (_Stream(f"{source}/{name}", value.shape, _storage_dtype(value), StreamKind.NUMERIC), source, name)
-                )
-                src_dtypes[f"{source}/{name}"] = value.dtype
+                numeric.append(NumericSpec(f"{source}/{name}", value.shape, _storage_dtype(value).str, source, name))
         cams = dict(rec.cameras or {})
         names = list(self._cfg.camera_shapes) + sorted(set(cams) - set(self._cfg.camera_shapes))
         shapes = []
         for name in names:
+            if "/" in name or not name:
+                raise RecordLayoutError(f"camera name {name!r} must be non-empty without '/'")
             if name in self._cfg.camera_shapes:
                 h, w = self._cfg.camera_shapes[name]
             elif cams[name] is not None:
@@ -350,224 +432,177 @@ class EpisodeWriter:
                     f"camera '{name}' has no frame in the first row and no declared size; "
                     f"pass camera_shapes={{'{name}': (H, W)}} to DatasetWriter"
                 )
-            if "/" in name or not name:
-                raise RecordLayoutError(f"camera name {name!r} must be non-empty without '/'")
             shapes.append((int(h), int(w), 3))
         q = self._cfg.queue_size
-        self._numeric = numeric
-        # The ring keeps each stream's own dtype (no conversion on the loop thread); the writer
-        # thread converts to the stored dtype when it moves rows into its batch.
-        self._ring = {s.key: np.zeros((q, *s.shape), src_dtypes[s.key]) for s, _, _ in numeric}
-        # Per-slot views (0-d views for scalar streams), so append indexes nothing.
-        self._slot_views = [[self._ring[s.key][slot, ...] for s, _, _ in numeric] for slot in range(q)]
-        self._has_robot = rec.robot is not None
-        self._has_operator = rec.operator is not None
-        self._cam_names = names
-        self._cam_shapes = shapes
-        self._cam_copy = [self._cfg.copy_frames] * len(names)
+        f = min((self._cfg.frame_slots(h, w) for h, w, _ in shapes), default=2)
+        layout = Layout(self.episode_id, q, f, tuple(numeric), rec.robot is not None, rec.operator is not None,
+                        tuple(names), tuple(shapes))
+        if self._proc is not None:
+            self._proc.serial += 1
+            name = f"{SHM_PREFIX}{os.getpid()}-{self._proc.pid}-{self._proc.serial}"
+            try:
+                ring = Ring.create_shared(layout, name)
+            except OSError as exc:
+                raise storage_error(exc, f"allocating the recorder's shared memory ({SHM_DIR})", self.episode_id) from exc
+        else:
+            ring = Ring.local(layout)
+        # Touch the row blocks now, so the first rows do not page-fault on the loop thread.
+        for key, arr in ring.views.items():
+            if not key.startswith("f:"):
+                arr.fill(0)
+        self._ring, self._layout = ring, layout
+        self._q, self._f = q, f
+        self._numeric = list(zip(numeric, ring.streams))
+        self._has_robot, self._has_operator = layout.has_robot, layout.has_operator
+        self._cam_names, self._cam_shapes, self._cam_set = names, shapes, frozenset(names)
+        self._cam_sync = [self._cfg.copy_frames] * len(names)
         self._cam_last_obj = [None] * len(names)
         self._cam_last_stamp = [np.nan] * len(names)
-        self._cam_last_stored = [None] * len(names)
-        self._cam_set = frozenset(names)
-        self._ring_frames = [[None] * len(names) for _ in range(q)]
-        self._ring_cam_stamp = np.full((q, len(names)), np.nan)
-        self._jpeg_bytes = dict.fromkeys(names, 0)
-        self._thread = threading.Thread(
-            target=self._run, name=f"recorder-{self.episode_id}", daemon=True
-        )
-        self._thread.start()
-
-    # ------------------------------------------------------------------ writer thread
-    def _run(self) -> None:
-        import simplejpeg
-
-        batch = _Batch(self, max(2, min(self._cfg.queue_size, round(2 * self._cfg.flush_interval_s * self._cfg.record_hz) + 8)))
-        flush_dt = self._cfg.flush_interval_s
-        try:  # create the streams now, so the first flush only writes rows
-            batch.arrays = self._create_arrays()
-        except BaseException as exc:  # noqa: BLE001 - reported to the loop via append/finish
-            self._fail(exc, "creating the episode's streams")
-            return
-        last_flush = time.perf_counter()
-        stop = False
-        while not stop:
-            timeout = flush_dt if batch.n == 0 else max(0.0, last_flush + flush_dt - time.perf_counter())
+        self._plan = [NO_FRAME] * len(names)
+        self._frames_next = [0] * len(names)
+        if self._proc is not None:
+            self._ctrl, self._data = self._proc.ctrl, self._proc.data
             try:
-                slot = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                slot = None
-            if slot == _STOP:
-                stop = True
-            elif slot is not None:
-                try:
-                    batch.take(slot, simplejpeg)
-                except BaseException as exc:  # noqa: BLE001 - reported to the loop via append/finish
-                    self._fail(exc, "encoding a row")
-                    return
-                finally:
-                    self._free.append(slot)
-            due = batch.n and (batch.n >= batch.capacity or time.perf_counter() - last_flush >= flush_dt)
-            if due or stop:
-                try:
-                    self._flush(batch, final=stop)
-                except BaseException as exc:  # noqa: BLE001 - reported to the loop via append/finish
-                    self._fail(exc, "flushing rows")
-                    return
-                last_flush = time.perf_counter()
-            elif batch.n == 0:
-                last_flush = time.perf_counter()
-            if time.time() - self._heartbeat >= _HEARTBEAT_S and not stop:
-                try:  # an open episode with no rows coming still says its writer is alive
-                    self._group.update_attributes({"heartbeat_unix": time.time()})
-                except BaseException as exc:  # noqa: BLE001
-                    self._fail(exc, "writing the heartbeat")
-                    return
-                self._heartbeat = time.time()
+                self._ctrl.send(("episode", self._dataset._location_arg, self.episode_id, layout, ring.path.name,
+                                 self._cfg))
+            except OSError:
+                self._error = self._proc.died_error(self.episode_id, 0)
+                raise self._error from None
+        else:
+            from recorder.sink import run_episode, writer_info
 
-    def _fail(self, exc: BaseException, what: str) -> None:
-        err = storage_error(exc, what, self.episode_id, self._rows_flushed)
-        err.__cause__ = exc
-        self._error = err
-        log.error("%s", err)
-        # Give every slot back so a late append raises the error instead of reporting drops.
+            self._ctrl, sink_ctrl = Pipe(duplex=True)
+            data_r, self._data = Pipe(duplex=False)
+            info = writer_info(os.getpid())
+            self._sink_thread = threading.Thread(
+                target=run_episode, args=(self._group, layout, ring, self._cfg, data_r, sink_ctrl, info),
+                name=f"recorder-{self.episode_id}", daemon=True,
+            )
+            self._sink_thread.start()
+        if wait:
+            self._wait_started()
+        self._copier = threading.Thread(target=self._copy_loop, name=f"recorder-copier-{self.episode_id}", daemon=True)
+        self._copier.start()
+
+    def _wait_started(self) -> None:
+        """Wait until the writer created the episode's streams (prepare only; append never waits)."""
+        deadline = time.monotonic() + self._cfg.finish_timeout_s
+        while time.monotonic() < deadline:
+            try:
+                msg = self._ctrl.recv() if self._ctrl.poll(_HEALTH_S) else None
+            except (EOFError, OSError):
+                msg = None
+            if msg is not None:
+                if msg[0] == "started":
+                    return
+                if msg[0] == "error":
+                    self._error = _error_from(msg, self.episode_id)
+                    raise self._error
+                continue
+            if self._proc is not None and not self._proc.alive():
+                self._error = self._proc.died_error(self.episode_id, 0)
+                raise self._error
+        log.warning("episode %s: the writer has not set up the streams after %.0f s; recording anyway",
+                    self.episode_id, self._cfg.finish_timeout_s)
+
+    # ------------------------------------------------------------------ copier thread
+    def _copy_loop(self) -> None:
+        """Copy frames into the ring (numpy releases the GIL), then publish the row to the writer."""
+        from recorder.sink import COUNT
+
+        get, send, pack = self._queue.get, self._data.send_bytes, COUNT.pack
+        copyto = np.copyto
+        n = 0
         while True:
             try:
-                slot = self._queue.get_nowait()
+                item = get(timeout=_HEALTH_S)
             except queue.Empty:
-                break
-            if slot != _STOP:
-                self._free.append(slot)
-        try:  # best effort: the store may be full; recover works without this note
-            self._group.update_attributes({"error": str(err)})
-        except Exception:  # noqa: BLE001
-            pass
+                if not self._check_writer():
+                    return
+                continue
+            if item is _STOP:
+                return
+            count, copies = item
+            for dst, src in copies:
+                copyto(dst, src)
+            try:
+                send(pack(count))
+            except OSError:
+                self._check_writer(dead=True)
+                return
+            self._published = count
+            n += 1
+            if n % 8 == 0 and not self._check_writer():
+                return
 
-    def _create_arrays(self) -> dict[str, Any]:
-        g = self._group
-        arrays: dict[str, Any] = {}
-        rows, cam_rows = self._cfg.chunk_rows, self._cfg.camera_chunk_rows
+    def _check_writer(self, dead: bool = False) -> bool:
+        """Read the writer's error reports and check it is alive; False once it is gone."""
+        try:
+            while self._ctrl.poll():
+                msg = self._ctrl.recv()
+                if msg[0] == "error" and self._error is None:
+                    self._error = _error_from(msg, self.episode_id)
+        except (EOFError, OSError):
+            dead = True
+        if self._proc is not None and (dead or not self._proc.alive()):
+            if not isinstance(self._error, WriterDiedError):
+                self._error = self._proc.died_error(self.episode_id, self._rows_flushed())
+                log.error("%s", self._error)
+            return False
+        if self._sink_thread is not None and not self._sink_thread.is_alive() and self._error is None:
+            self._error = StorageError(f"the writer thread of episode {self.episode_id} stopped unexpectedly; "
+                                       f"run `psi-teleop dataset recover PATH`", self.episode_id, self._rows_flushed())
+            return False
+        return True
 
-        def make(key: str, shape: tuple[int, ...], dtype, kind: StreamKind, chunk_rows: int, fill) -> None:
-            arrays[key] = g.create_array(
-                key, shape=(0, *shape), chunks=(chunk_rows, *shape), dtype=dtype,
-                compressors=_compressors(kind), fill_value=fill, config=_ARRAY_CONFIG,
-            )
-
-        make(schema.TIME, (), np.float64, StreamKind.TIME, rows, 0.0)
-        for s, _, _ in self._numeric:
-            make(s.key, s.shape, s.dtype, s.kind, rows, 0)
-        if self._has_robot:
-            make(f"{schema.ROBOT_GROUP}/{schema.STAMP}", (), np.float64, StreamKind.STAMP, rows, np.nan)
-        if self._has_operator:
-            make(f"{schema.OPERATOR_GROUP}/{schema.STAMP}", (), np.float64, StreamKind.STAMP, rows, np.nan)
-        import zarr
-
-        for name, (h, w, _) in zip(self._cam_names, self._cam_shapes):
-            base = f"{schema.CAMERAS_GROUP}/{name}"
-            arrays[f"{base}/{schema.JPEG}"] = g.create_array(
-                f"{base}/{schema.JPEG}", shape=(0,), chunks=(cam_rows,), dtype=zarr.dtype.VariableLengthBytes(),
-                compressors=_compressors(StreamKind.JPEG),
-                config=_ARRAY_CONFIG,
-                attributes={"height": h, "width": w, "encoding": "jpeg", "colorspace": "RGB",
-                            "quality": self._cfg.jpeg_quality},
-            )
-            make(f"{base}/{schema.STAMP}", (), np.float64, StreamKind.STAMP, rows, np.nan)
-            make(f"{base}/{schema.VALID}", (), np.bool_, StreamKind.FLAG, rows, False)
-        self._group.update_attributes(
-            {
-                "streams": {k: {"shape": list(a.shape[1:]), "dtype": str(a.dtype)} for k, a in arrays.items()},
-                "cameras": {n: {"height": s[0], "width": s[1]} for n, s in zip(self._cam_names, self._cam_shapes)},
-            }
-        )
-        return arrays
-
-    def _flush(self, batch: "_Batch", final: bool = False) -> None:
-        """Write the batch's rows to every stream, then commit them with ``n_rows_flushed``.
-
-        Streams grow ahead of the data in steps of ``_GROW_S`` seconds, so most flushes only
-        write chunks; the final flush sizes every stream to exactly the rows written.
-        """
-        import asyncio
-
-        from zarr.core.sync import sync
-
-        t_start = time.perf_counter()
-        if batch.arrays is None:
-            batch.arrays = self._create_arrays()
-        n0, k = self._rows_flushed, batch.n
-        n1 = n0 + k
-        columns = batch.columns()
-        if final:
-            target: int | None = n1 if n1 != self._capacity else None
-        elif n1 > self._capacity:
-            target = n1 + max(1, round(_GROW_S * self._cfg.record_hz))
-        else:
-            target = None
-
-        async def write_one(arr, data) -> None:
-            aa = arr._async_array
-            if target is not None:
-                await aa.resize((target, *aa.shape[1:]), delete_outside_chunks=False)
-            if k:
-                await aa.setitem(slice(n0, n1), data)
-
-        async def write_all() -> None:
-            await asyncio.gather(*(write_one(batch.arrays[key], data) for key, data in columns.items()))
-
-        if target is None and k == 0:
-            return
-        sync(write_all())
-        if target is not None:
-            self._capacity = target
-        if k:
-            last_time = self._last_flush_time = float(columns[schema.TIME][-1])
-            self._heartbeat = time.time()
-            self._group.update_attributes(
-                {"n_rows_flushed": n1, "last_flush_time": last_time, "heartbeat_unix": self._heartbeat}
-            )
-        batch.clear()
-        dt = time.perf_counter() - t_start
-        with self._lock:
-            self._rows_flushed = n1
-            self._n_flushes += 1
-            self._last_flush_mono = clock.now()
-            self._last_flush_duration_s = dt
-            self._max_flush_duration_s = max(self._max_flush_duration_s, dt)
+    def _rows_flushed(self) -> int:
+        return int(self._ring.stats[_S["rows_flushed"]]) if self._ring is not None and self._ring.stats is not None else 0
 
     # ------------------------------------------------------------------ finishing
     @property
     def stats(self) -> dict[str, Any]:
         """Counters of this episode (safe to call from any thread).
 
-        rows_appended, rows_written (flushed to the store), dropped_rows (back-pressure),
-        queue_depth_max [rows], queue_size, flushes, last_flush_age_s [s] (monotonic age),
-        last_flush_time [s] (episode time of the last row on disk),
-        last_flush_duration_s / max_flush_duration_s [s], jpeg_bytes per camera,
-        mb_per_s_per_camera [MB/s of recording], finalize_s [s], error.
+        rows_appended, rows_written (flushed to the store), dropped_rows (back-pressure;
+        dropped_for_frame_slots of them because a camera's frame slots were all in use),
+        queue_depth_max [rows], queue_size, frame_slots, flushes, last_flush_age_s [s]
+        (monotonic age), last_flush_time [s] (episode time of the last row on disk),
+        last_flush_duration_s / max_flush_duration_s [s], max_unflushed_s [s] (longest a
+        row waited from append to its commit), jpeg_bytes per camera, mb_per_s_per_camera
+        [MB/s of recording], frames_encoded, finalize_s [s], mode, writer_pid, error.
         """
-        with self._lock:
-            age = None if self._last_flush_mono is None else clock.now() - self._last_flush_mono
-            duration = (self._rows_flushed / self._cfg.record_hz) if self._rows_flushed else 0.0
-            return {
-                "rows_appended": self._rows_appended,
-                "rows_written": self._rows_flushed,
-                "dropped_rows": self._dropped,
-                "queue_depth_max": self._queue_depth_max,
-                "queue_size": self._cfg.queue_size,
-                "flushes": self._n_flushes,
-                "last_flush_age_s": age,
-                "last_flush_time": self._last_flush_time,
-                "last_flush_duration_s": self._last_flush_duration_s,
-                "max_flush_duration_s": self._max_flush_duration_s,
-                "frames_encoded": self._frames_encoded,
-                "jpeg_bytes": dict(self._jpeg_bytes),
-                "mb_per_s_per_camera": {
-                    n: (b / 1e6 / duration if duration else 0.0) for n, b in self._jpeg_bytes.items()
-                },
-                "cameras_copied_for_buffer_reuse": sorted(self._frames_copied_reuse),
-                "finalize_s": self._finalize_s,
-                "error": None if self._error is None else str(self._error),
-            }
+        ring = self._ring
+        st = ring.stats.copy() if ring is not None and ring.stats is not None else None
+        if st is None and self._final_stats is not None:
+            return dict(self._final_stats)
+        zero = np.zeros(len(STAT_FIELDS) + len(self._cam_names)) if st is None else st
+        rows_flushed = int(zero[_S["rows_flushed"]])
+        duration = rows_flushed / self._cfg.record_hz if rows_flushed else 0.0
+        jpeg = {n: int(zero[len(STAT_FIELDS) + i]) for i, n in enumerate(self._cam_names)}
+        last_mono = zero[_S["last_flush_mono"]]
+        return {
+            "rows_appended": self._rows_appended,
+            "rows_written": rows_flushed,
+            "dropped_rows": self._dropped,
+            "dropped_for_frame_slots": self._dropped_frame_slots,
+            "queue_depth_max": self._queue_depth_max,
+            "queue_size": self._cfg.queue_size,
+            "frame_slots": self._f,
+            "flushes": int(zero[_S["flushes"]]),
+            "last_flush_age_s": (time.monotonic() - last_mono) if last_mono else None,
+            "last_flush_time": float(zero[_S["last_flush_time"]]),
+            "last_flush_duration_s": float(zero[_S["last_flush_duration_s"]]),
+            "max_flush_duration_s": float(zero[_S["max_flush_duration_s"]]),
+            "max_unflushed_s": float(zero[_S["max_unflushed_s"]]),
+            "frames_encoded": int(zero[_S["frames_encoded"]]),
+            "jpeg_bytes": jpeg,
+            "mb_per_s_per_camera": {n: (b / 1e6 / duration if duration else 0.0) for n, b in jpeg.items()},
+            "cameras_copied_for_buffer_reuse": sorted(self._frames_copied_reuse),
+            "finalize_s": self._finalize_s,
+            "mode": self.mode,
+            "writer_pid": self._proc.pid if self._proc is not None else os.getpid(),
+            "error": None if self._error is None else str(self._error),
+        }
 
     @property
     def error(self) -> StorageError | None:
@@ -578,81 +613,128 @@ class EpisodeWriter:
     def finished(self) -> bool:
         return self._finished
 
-    def _stop_thread(self) -> None:
-        if self._thread is None:
-            return
+    def _teleop_stats(self) -> dict[str, Any]:
+        return {
+            "rows_appended": self._rows_appended,
+            "dropped_rows": self._dropped,
+            "dropped_for_frame_slots": self._dropped_frame_slots,
+            "queue_depth_max": self._queue_depth_max,
+            "queue_size": self._cfg.queue_size,
+            "frame_slots": self._f,
+            "cameras_copied_for_buffer_reuse": sorted(self._frames_copied_reuse),
+            "mode": self.mode,
+        }
+
+    def _stop_copier(self) -> int:
+        """Stop the copier thread after it published every queued row; returns rows that came too late."""
+        if self._copier is None:
+            return 0
         self._queue.put(_STOP)
-        self._thread.join(timeout=self._cfg.finish_timeout_s)
-        if self._thread.is_alive():
-            raise RecorderError(
-                f"episode {self.episode_id}: the writer thread did not finish within "
-                f"{self._cfg.finish_timeout_s} s (storage too slow?); its rows up to the last flush are safe, "
-                f"run `psi-teleop dataset recover PATH` after this process exits"
-            )
+        self._copier.join(timeout=self._cfg.finish_timeout_s)
+        late = 0
+        while True:  # rows another thread appended after finish/discard began
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                late += 1
+        return late
+
+    def _await_writer(self, deadline: float) -> dict[str, Any] | None:
+        """The writer's answer to "finish": the final attrs, or None with self._error set."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._error = StorageError(
+                    f"episode {self.episode_id}: the writer did not finish within {self._cfg.finish_timeout_s} s "
+                    f"(storage too slow?); its rows up to the last flush are safe, run "
+                    f"`psi-teleop dataset recover PATH` once it stopped", self.episode_id, self._rows_flushed())
+                return None
+            try:
+                ready = self._ctrl.poll(min(remaining, _HEALTH_S))
+                msg = self._ctrl.recv() if ready else None
+            except (EOFError, OSError):
+                msg, ready = None, False
+                if self._proc is not None:
+                    self._proc.proc.wait(timeout=5)
+            if msg is not None:
+                if msg[0] == "done":
+                    return msg[1]
+                if msg[0] == "error":
+                    self._error = _error_from(msg, self.episode_id)
+                    return None
+                continue  # "ready" from a writer process that started meanwhile
+            if self._proc is not None and not self._proc.alive():
+                self._error = self._proc.died_error(self.episode_id, self._rows_flushed())
+                return None
+            if self._sink_thread is not None and not self._sink_thread.is_alive() and not self._ctrl.poll():
+                self._error = StorageError(f"the writer thread of episode {self.episode_id} stopped unexpectedly",
+                                           self.episode_id, self._rows_flushed())
+                return None
 
     def _end(self, status: EpisodeStatus, extra: dict[str, Any]) -> EpisodeInfo:
         if self._finished:
             raise EpisodeStateError(f"episode {self.episode_id} is already finished")
         self._finished = True
         t_start = time.perf_counter()
+        attrs = None
         try:
-            self._stop_thread()
+            late = self._stop_copier()
+            if late:
+                self._dropped += late
+                log.warning("%d row(s) appended to %s while it was finishing were not recorded", late, self.episode_id)
+            if self._ring is None:  # nothing was ever appended: no writer involved
+                if status is EpisodeStatus.COMPLETE:
+                    status = EpisodeStatus.DISCARDED
+                    extra = {**extra, "discard_reason": "no rows were recorded"}
+                attrs = {**extra, "status": status.value, "n_rows": 0, "duration_s": 0.0, "finished_at": _utc_now(),
+                         "writer_stats": jsonable(self._teleop_stats())}
+                try:
+                    self._group.update_attributes(attrs)
+                except Exception as exc:  # noqa: BLE001
+                    self._error = storage_error(exc, "finalizing", self.episode_id, 0)
+                    raise self._error from exc
+                attrs = dict(self._group.attrs)
+            elif not isinstance(self._error, WriterDiedError):
+                msg = ("finish", self._published, status.value, jsonable(extra), jsonable(self._teleop_stats()))
+                try:
+                    self._ctrl.send(msg)
+                except OSError:
+                    self._check_writer(dead=True)
+                else:
+                    attrs = self._await_writer(time.monotonic() + self._cfg.finish_timeout_s)
         finally:
+            self._final_stats = self.stats
+            self._close_ring()
             self._dataset._episode_ended(self)
-        late = self._drain_late_rows()
-        if late:
-            log.warning("%d row(s) appended to %s while it was finishing were not recorded", late, self.episode_id)
         if self._error is not None:
+            self._final_stats["error"] = str(self._error)
             raise self._error
-        n = self._rows_flushed
-        if n == 0 and status is EpisodeStatus.COMPLETE:
-            status = EpisodeStatus.DISCARDED
-            extra = {**extra, "discard_reason": "no rows were recorded"}
-        stats = self.stats
-        attrs = {
-            **extra,
-            "status": status.value,
-            "n_rows": n,
-            "duration_s": self._last_flush_time if n else 0.0,
-            "finished_at": _utc_now(),
-            "writer_stats": jsonable(
-                {k: stats[k] for k in ("rows_appended", "dropped_rows", "queue_depth_max", "queue_size",
-                                        "flushes", "max_flush_duration_s", "jpeg_bytes",
-                                        "cameras_copied_for_buffer_reuse")}
-            ),
-        }
-        try:
-            self._group.update_attributes(attrs)  # the commit: one metadata write
-        except Exception as exc:  # noqa: BLE001
-            self._error = storage_error(exc, "finalizing", self.episode_id, n)
-            raise self._error from exc
         self._finalize_s = time.perf_counter() - t_start
-        return EpisodeInfo.from_attrs(self.episode_id, dict(self._group.attrs))
+        self._final_stats["finalize_s"] = self._finalize_s
+        return EpisodeInfo.from_attrs(self.episode_id, attrs)
 
-    def _drain_late_rows(self) -> int:
-        """Rows another thread appended after finish/discard began; counted as dropped, never silent."""
-        late = 0
-        while True:
-            try:
-                slot = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if slot != _STOP:
-                late += 1
-                self._free.append(slot)
-        self._dropped += late
-        return late
+    def _close_ring(self) -> None:
+        if self._sink_thread is not None:
+            self._sink_thread.join(timeout=self._cfg.finish_timeout_s)
+            for conn in (self._ctrl, self._data):
+                conn.close()
+        if self._ring is not None:
+            ring, self._ring = self._ring, None
+            ring.close()  # the creator unlinks the shared file
 
     def finish(self, success: bool | None = None) -> EpisodeInfo:
-        """Flush what is queued and mark the episode complete (one atomic attrs write).
+        """Write what is queued and mark the episode complete (one atomic attrs write).
 
         Args:
             success: the operator's verdict (None: not judged yet; annotate later).
         Returns:
             the finished episode's :class:`EpisodeInfo` (status DISCARDED if it has no rows).
         Raises:
-            StorageError: the store failed during the episode; rows up to the last flush are
-                recoverable with ``psi-teleop dataset recover``.
+            StorageError: the store failed (or the writer process died, :class:`WriterDiedError`)
+                during the episode; rows up to the last flush are recoverable with
+                ``psi-teleop dataset recover``.
         """
         if success is not None and not isinstance(success, (bool, np.bool_)):
             raise RecorderError(f"success must be True, False or None, got {success!r}")
@@ -675,79 +757,6 @@ class EpisodeWriter:
                 self.discard(reason=f"{exc_type.__name__}: {exc}")
             except RecorderError as err:
                 log.error("while discarding episode %s after an error: %s", self.episode_id, err)
-
-
-class _Batch:
-    """Rows taken off the ring and not yet flushed (owned by the writer thread)."""
-
-    def __init__(self, ep: EpisodeWriter, capacity: int):
-        self.ep = ep
-        self.capacity = capacity
-        self.n = 0
-        self.arrays: dict[str, Any] | None = None
-        self.time = np.zeros(capacity)
-        self.numeric = {s.key: np.zeros((capacity, *s.shape), s.dtype) for s, _, _ in ep._numeric}
-        self.robot_stamp = np.zeros(capacity)
-        self.operator_stamp = np.zeros(capacity)
-        ncam = len(ep._cam_names)
-        self.cam_jpeg = [np.empty(capacity, dtype=object) for _ in range(ncam)]
-        self.cam_stamp = np.zeros((capacity, ncam))
-        self.prev_frame: list[Any] = [None] * ncam
-        self.prev_stamp: list[float] = [np.nan] * ncam
-        self.prev_jpeg: list[bytes] = [b""] * ncam
-
-    def take(self, slot: int, simplejpeg) -> None:
-        ep, i = self.ep, self.n
-        t0 = ep._t0
-        self.time[i] = ep._ring_t[slot] - t0
-        for key, dst in self.numeric.items():
-            dst[i] = ep._ring[key][slot]
-        self.robot_stamp[i] = ep._ring_robot_stamp[slot] - t0
-        self.operator_stamp[i] = ep._ring_operator_stamp[slot] - t0
-        frames = ep._ring_frames[slot]
-        quality = ep._cfg.jpeg_quality
-        for c, name in enumerate(ep._cam_names):
-            frame = frames[c]
-            frames[c] = None  # release the frame
-            stamp = ep._ring_cam_stamp[slot, c]
-            if frame is None:
-                self.cam_jpeg[c][i] = b""
-                self.cam_stamp[i, c] = np.nan
-                continue
-            if frame is self.prev_frame[c] and stamp == self.prev_stamp[c]:
-                data = self.prev_jpeg[c]  # the same frame again: no new image, reuse its encoding
-            else:
-                data = simplejpeg.encode_jpeg(
-                    np.ascontiguousarray(frame), quality=quality, colorspace="RGB", colorsubsampling="420"
-                )
-                ep._frames_encoded += 1
-            self.prev_frame[c], self.prev_stamp[c], self.prev_jpeg[c] = frame, stamp, data
-            self.cam_jpeg[c][i] = data
-            self.cam_stamp[i, c] = stamp - t0
-            ep._jpeg_bytes[name] += len(data)
-        self.n += 1
-
-    def columns(self) -> dict[str, np.ndarray]:
-        k, ep = self.n, self.ep
-        cols: dict[str, np.ndarray] = {schema.TIME: self.time[:k]}
-        for key, arr in self.numeric.items():
-            cols[key] = arr[:k]
-        if ep._has_robot:
-            cols[f"{schema.ROBOT_GROUP}/{schema.STAMP}"] = self.robot_stamp[:k]
-        if ep._has_operator:
-            cols[f"{schema.OPERATOR_GROUP}/{schema.STAMP}"] = self.operator_stamp[:k]
-        for c, name in enumerate(ep._cam_names):
-            base = f"{schema.CAMERAS_GROUP}/{name}"
-            cols[f"{base}/{schema.JPEG}"] = self.cam_jpeg[c][:k]
-            cols[f"{base}/{schema.STAMP}"] = self.cam_stamp[:k, c]
-            cols[f"{base}/{schema.VALID}"] = ~np.isnan(self.cam_stamp[:k, c])
-        return cols
-
-    def clear(self) -> None:
-        self.n = 0
-        # keep prev_* (repeat detection spans flushes); drop references to encoded bytes
-        for col in self.cam_jpeg:
-            col[:] = None
 
 
 class DatasetWriter:
@@ -817,6 +826,36 @@ class DatasetWriter:
         self._episodes = root.require_group(schema.EPISODES_GROUP)
         self._current: EpisodeWriter | None = None
         self._closed = False
+        self.mode = self._choose_mode(config.writer, location)
+        self._location_arg = str(location) if self.mode == "process" else None
+        self._process: _WriterProcess | None = None
+        if self.mode == "process":
+            from recorder.ring import sweep_stale_segments
+
+            removed = sweep_stale_segments()
+            if removed:
+                log.info("removed %d shared-memory ring(s) left by killed recorders: %s", len(removed), removed)
+            self._process = _WriterProcess()  # starts importing now; the first episode does not wait for it
+
+    @staticmethod
+    def _choose_mode(mode: str, location: Any) -> str:
+        """"process" for local paths and URLs another process can open; "thread" otherwise."""
+        shareable = isinstance(location, (str, os.PathLike)) and not str(location).startswith("memory://")
+        if mode == "auto":
+            return "process" if shareable and SHM_DIR.is_dir() else "thread"
+        if mode == "process" and not shareable:
+            raise RecorderError(
+                f"WriterConfig.writer='process' needs a path or a URL another process can open, not "
+                f"{describe(location)}; use writer='thread' (or 'auto') for zarr Store objects and memory:// URLs"
+            )
+        if mode == "process" and not SHM_DIR.is_dir():
+            raise RecorderError(f"WriterConfig.writer='process' needs {SHM_DIR} (Linux shared memory); use 'thread'")
+        return mode
+
+    @property
+    def writer_pid(self) -> int | None:
+        """Process id of the writer process (process mode), or None."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def current(self) -> EpisodeWriter | None:
@@ -874,7 +913,7 @@ class DatasetWriter:
             "created_at": _utc_now(),
             "n_rows_flushed": 0,
             "last_flush_time": 0.0,
-            "writer": {"host": socket.gethostname(), "pid": os.getpid()},
+            "writer": {"host": socket.gethostname(), "pid": os.getpid(), "teleop_pid": os.getpid()},
             "heartbeat_unix": time.time(),
         }
         index = self._next_index()
@@ -889,7 +928,12 @@ class DatasetWriter:
                 raise storage_error(exc, "creating a new episode", eid) from exc
         else:
             raise RecorderError("could not allocate a new episode id; is another writer creating episodes?")
-        ep = EpisodeWriter(self, group, eid, self.config)
+        if self.mode == "process" and not self._process.alive():
+            log.warning("the recorder's writer process (pid %d) %s; starting a new one",
+                        self._process.pid, _exit_reason(self._process.proc.poll()))
+            self._process.close(timeout=1.0)
+            self._process = _WriterProcess()
+        ep = EpisodeWriter(self, group, eid, self.config, self._process)
         self._current = ep
         log.info("recording episode %s (task %s)", eid, task or "-")
         return ep
@@ -903,9 +947,13 @@ class DatasetWriter:
         if self._closed:
             return
         self._closed = True
-        if self._current is not None and not self._current.finished:
-            log.warning("closing the dataset while episode %s records: finishing it", self._current.episode_id)
-            self._current.finish()
+        try:
+            if self._current is not None and not self._current.finished:
+                log.warning("closing the dataset while episode %s records: finishing it", self._current.episode_id)
+                self._current.finish()
+        finally:
+            if self._process is not None:
+                self._process.close()
 
     def __enter__(self) -> "DatasetWriter":
         return self

@@ -8,17 +8,22 @@
 Figures (targets from issue 7):
 
 * append: the teleop-side cost of ``EpisodeWriter.append`` [ms] (p99 <= 0.2), with the baseline
-  of copying the same tick's non-image arrays into preallocated buffers in this process;
+  of copying the same tick's non-image arrays into preallocated buffers in this process; the
+  writer runs in its own process (default) and its CPU use is reported;
+* max unflushed: the longest any row waited from ``append`` to the commit that made it
+  recoverable [s] (<= 1, so a kill -9 loses at most that);
 * dropped rows (== 0) and the deepest the queue got;
 * finalize: ``finish()`` = stop -> episode committed on disk [ms] (<= 200), also for a 15 s
   episode, compared with LeRobot's documented 30-40 s of ``save_episode`` processing per
   15 s episode (the library cannot be imported here; see docs/recorder.md);
 * MB/s per camera at the default JPEG quality 90 (<= 2.5) on synthetic textured frames;
 * windowed reads for training: samples/s of (state, 30-step action chunk, one 240x320 frame
-  decoded) at random indices (>= 2000), with the bare JPEG decode rate as baseline;
+  decoded) at random indices (>= 2000) through ``recorder.loader.WindowLoader`` with 2 worker
+  processes, and in one process, with the bare JPEG decode rate as baseline;
 * the paced loop's wake-up lateness [ms] while recording vs the same loop with no recorder
   (the GIL is shared with the writer thread);
-* kill -9 trials (full run only): earlier episodes valid [%], worst data loss [s] (<= 1).
+* kill -9 trials (full run only; the teleop process, the writer process or both, in turn):
+  earlier episodes valid [%], worst data loss [s] (<= 1) per kill mode.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
     t_prep = time.perf_counter()
     ep.prepare(first)  # layout + thread start, off the loop (what the teleop loop does before recording)
     prepare_s = time.perf_counter() - t_prep
+    writer_cpu0 = _cpu_s(ds.writer_pid) if ds.writer_pid else 0.0
+    teleop_cpu0 = time.process_time()
     start = clock.now()
     late = 0
     lateness = np.zeros(n)
@@ -116,6 +123,8 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
             while ep.stats["rows_appended"] - ep.stats["rows_written"] > ds.config.queue_size // 2:
                 time.sleep(0.005)
     wall = clock.now() - start
+    writer_cpu_s = _cpu_s(ds.writer_pid) - writer_cpu0 if ds.writer_pid else float("nan")
+    teleop_cpu_s = time.process_time() - teleop_cpu0
     t_stop = time.perf_counter()
     info = ep.finish(success=True)
     finalize_s = time.perf_counter() - t_stop
@@ -123,7 +132,13 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
     ds.close()
     return {"info": info, "stats": stats, "append_s": append_s, "append_cpu_s": append_cpu_s, "base_s": base_s, "finalize_s": finalize_s,
             "wall_s": wall, "late_ticks": late, "label": label, "prepare_s": prepare_s,
-            "lateness_s": lateness}
+            "lateness_s": lateness, "writer_cpu_s": writer_cpu_s, "teleop_cpu_s": teleop_cpu_s}
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU time of process ``pid`` [s] (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _idle_loop(duration_s: float) -> np.ndarray:
@@ -148,11 +163,26 @@ def _reads(path: Path, n_rows: int, n_samples: int) -> dict[str, float]:
     import simplejpeg
 
     from recorder import Dataset
+    from recorder.loader import WindowLoader
 
     _record(path, n_rows / HZ, realtime=False, cams=("head",), shape=(240, 320))
     ep = Dataset.open(path).episode(0)
     rng = np.random.default_rng(1)
     idx = rng.integers(0, ep.n_rows - 30, n_samples)
+    samples = [(ep.episode_id, int(i)) for i in idx]
+    out = {}
+    # the training path: 2 worker processes, batches of 32, fast decode (what the trainer asks for)
+    # (steady state: timed from the first batch, after the workers started and imported zarr)
+    for workers in (2, 1):
+        loader = WindowLoader(path, samples, camera="head", action_steps=30, batch_size=32, workers=workers)
+        t_start = time.perf_counter()
+        it = iter(loader)
+        next(it)
+        t0 = time.perf_counter()
+        n = sum(len(b["row"]) for b in it)
+        out[f"loader{workers}_samples_per_s"] = n / (time.perf_counter() - t0)
+        out[f"loader{workers}_startup_s"] = t0 - t_start
+    # one process, no workers (exact and fast decode)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in idx:
         ep.read("state", i, i + 1)
@@ -170,15 +200,8 @@ def _reads(path: Path, n_rows: int, n_samples: int) -> dict[str, float]:
     for _ in range(500):
         simplejpeg.decode_jpeg(data)
     decode_s = (time.perf_counter() - t1) / 500
-    seq0 = time.perf_counter()
-    ep2 = Dataset.open(path).episode(0)
-    for i in range(0, ep2.n_rows - 30):
-        ep2.read("state", i, i + 1)
-        ep2.read("action", i, i + 30)
-        ep2.frame("head", i)
-    seq_dt = time.perf_counter() - seq0
-    return {"samples_per_s": n_samples / dt, "fast_samples_per_s": n_samples / dt_fast,
-            "samples_per_cpu_s": n_samples / cpu, "fast_samples_per_cpu_s": n_samples / cpu_fast,"sequential_samples_per_s": (ep2.n_rows - 30) / seq_dt,
+    return {**out, "samples_per_s": n_samples / dt, "fast_samples_per_s": n_samples / dt_fast,
+            "samples_per_cpu_s": n_samples / cpu, "fast_samples_per_cpu_s": n_samples / cpu_fast,
             "decode_only_per_s": 1.0 / decode_s}
 
 
@@ -217,6 +240,10 @@ def run(quick: bool = False) -> dict[str, float]:
         "dropped_rows": float(st["dropped_rows"]),
         "queue_depth_max": float(st["queue_depth_max"]),
         "max_flush_ms": st["max_flush_duration_s"] * 1e3,
+        "max_unflushed_s": st["max_unflushed_s"],
+        "writer_mode": st["mode"],
+        "writer_process_cpu_pct": 100.0 * main["writer_cpu_s"] / main["wall_s"],
+        "teleop_process_cpu_pct": 100.0 * main["teleop_cpu_s"] / main["wall_s"],
         "finalize_ms": main["finalize_s"] * 1e3,
         "finalize_15s_episode_ms": short["finalize_s"] * 1e3,
         "speedup_vs_lerobot_doc": LEROBOT_DOC_SAVE_S[0] / short["finalize_s"],
@@ -224,11 +251,12 @@ def run(quick: bool = False) -> dict[str, float]:
         "late_ticks": float(main["late_ticks"]),
         "loop_wake_late_p99_ms": wake["p99"],
         "loop_wake_late_p99_no_recorder_ms": wake_idle["p99"],
+        "read_loader_2_workers_samples_per_s": reads["loader2_samples_per_s"],
+        "read_loader_1_worker_samples_per_s": reads["loader1_samples_per_s"],
         "read_samples_per_s": reads["samples_per_s"],
         "read_fast_decode_samples_per_s": reads["fast_samples_per_s"],
         "read_samples_per_cpu_s": reads["samples_per_cpu_s"],
         "read_fast_decode_samples_per_cpu_s": reads["fast_samples_per_cpu_s"],
-        "read_sequential_samples_per_s": reads["sequential_samples_per_s"],
         "jpeg_decode_240x320_per_s": reads["decode_only_per_s"],
     }
     if kills is not None:
@@ -237,6 +265,8 @@ def run(quick: bool = False) -> dict[str, float]:
             "kill_interrupted_episodes": float(kills.interrupted),
             "kill_earlier_valid_pct": 100.0 * kills.earlier_valid / max(1, kills.earlier_total),
             "kill_worst_loss_s": max(kills.loss_s) if kills.loss_s else 0.0,
+            **{f"kill_{m}_worst_loss_s": max(v) for m, v in kills.loss_by_mode.items()},
+            **{f"kill_{m}_interrupted": float(len(v)) for m, v in kills.loss_by_mode.items()},
             "kill_failures": float(len(kills.failures)),
         })
         for f in kills.failures:
@@ -249,20 +279,27 @@ def run(quick: bool = False) -> dict[str, float]:
         ("loop wake-up lateness [ms]", f"{wake['median']:.3f}", f"{wake['p99']:.3f}", f"{wake['max']:.1f}",
          f"no recorder: p99 {wake_idle['p99']:.3f}, max {wake_idle['max']:.1f}"),
         ("dropped rows", f"{st['dropped_rows']}", "", f"queue max {st['queue_depth_max']}/{st['queue_size']}", "== 0"),
-        ("flush [ms]", "", "", f"{st['max_flush_duration_s'] * 1e3:.1f}", "< 1000 (flush >= 1/s)"),
+        ("flush [ms]", "", "", f"{st['max_flush_duration_s'] * 1e3:.1f}", ""),
+        ("max unflushed (append -> commit) [s]", "", "", f"{st['max_unflushed_s']:.3f}", "<= 1"),
+        ("CPU [% of one core]", f"writer {figures['writer_process_cpu_pct']:.0f}",
+         f"teleop {figures['teleop_process_cpu_pct']:.0f}", f"mode {st['mode']}", ""),
         ("finalize, main episode [ms]", f"{main['finalize_s'] * 1e3:.1f}", "", "", "<= 200"),
         ("finalize, 15 s episode [ms]", f"{short['finalize_s'] * 1e3:.1f}", "", "",
          f"LeRobot doc: {LEROBOT_DOC_SAVE_S[0]:.0f}-{LEROBOT_DOC_SAVE_S[1]:.0f} s -> {figures['speedup_vs_lerobot_doc']:.0f}x"),
         ("MB/s per camera (q90)", ", ".join(f"{c} {v:.2f}" for c, v in mbps.items()), "", "", "<= 2.5"),
-        ("windowed reads [samples/s]", f"{reads['samples_per_s']:.0f}", f"fast decode {reads['fast_samples_per_s']:.0f}",
-         f"seq {reads['sequential_samples_per_s']:.0f}; decode only {reads['decode_only_per_s']:.0f}", ">= 2000"),
-        ("windowed reads [samples per CPU-s]", f"{reads['samples_per_cpu_s']:.0f}",
+        ("windowed reads, WindowLoader [samples/s]", f"2 workers {reads['loader2_samples_per_s']:.0f}",
+         f"1 worker {reads['loader1_samples_per_s']:.0f}", f"startup {reads['loader2_startup_s']:.1f} s", ">= 2000"),
+        ("windowed reads, one process [samples/s]", f"{reads['samples_per_s']:.0f}",
+         f"fast decode {reads['fast_samples_per_s']:.0f}", f"decode only {reads['decode_only_per_s']:.0f}", ""),
+        ("windowed reads, one process [samples per CPU-s]", f"{reads['samples_per_cpu_s']:.0f}",
          f"fast decode {reads['fast_samples_per_cpu_s']:.0f}", "", "(one dedicated core)"),
     ]
     if kills is not None:
         rows.append(("kill -9 trials", f"{kills.kills} kills, {kills.interrupted} interrupted",
                      f"earlier valid {figures['kill_earlier_valid_pct']:.0f}%",
                      f"worst loss {figures['kill_worst_loss_s']:.2f} s", "100%, <= 1 s"))
+        for m, v in kills.loss_by_mode.items():
+            rows.append((f"  kill -9 of {m}", f"{len(v)} interrupted", "", f"worst loss {max(v):.2f} s", "<= 1 s"))
     load = os.getloadavg()[0]
     figures["load_average_1min"] = load
     print_table(f"recorder (load average {load:.1f} on {os.cpu_count()} CPUs): {duration:.0f} s, {len(CAMS)} cameras {SHAPE[1]}x{SHAPE[0]} @ {HZ:.0f} Hz, "

@@ -1,4 +1,5 @@
-"""``kill -9`` while recording: earlier episodes intact, the interrupted one recoverable."""
+"""``kill -9`` (of the teleop process, the writer process, or both) while recording: earlier
+episodes intact, the interrupted one recoverable to within 1 s of its last row."""
 
 from __future__ import annotations
 
@@ -15,3 +16,7 @@ def test_kill_9_during_recording(tmp_path):
     assert trials.earlier_total >= 1 and trials.earlier_valid == trials.earlier_total
     assert trials.interrupted >= 1
     assert max(trials.loss_s) <= 1.0
+    # one trial of each: the teleop process, the writer process, both
+    assert sorted(trials.loss_by_mode) == ["both", "teleop", "writer"]
+    # with only the teleop process killed, its writer process wrote every row it had been handed
+    assert trials.orphans_flushed == len(trials.loss_by_mode["teleop"]) >= 1
