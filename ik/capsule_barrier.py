@@ -133,6 +133,8 @@ class CapsuleCollisionBarrier(Barrier):
         self._J_dirty = False
         self._any_active = False
         self._min_margin = float("inf")
+        self._active_pairs: list[int] = []
+        self._h_list: list[float] = []
 
     def _segments(self, data: pin.Data) -> None:
         oMf = data.oMf
@@ -206,10 +208,12 @@ class CapsuleCollisionBarrier(Barrier):
                     # n . v_p = n . (v_o + w x r) = [n, r x n] . [v_o, w]
                     n0, n1, n2 = sign * n[0], sign * n[1], sign * n[2]
                     w6 = np.array([n0, n1, n2, r1 * n2 - r2 * n1, r2 * n0 - r0 * n2, r0 * n1 - r1 * n0])
-                    row += w6 @ frame_jac[i]
+                    row += w6.dot(frame_jac[i])
             self._J_dirty = True
         self._h[:] = h
         self._any_active = bool(active)
+        self._active_pairs = active
+        self._h_list = h
         self._min_margin = min(h)
 
     def margins_of(self, data: pin.Data, pairs) -> list[float]:
@@ -239,6 +243,16 @@ class CapsuleCollisionBarrier(Barrier):
     def any_active(self) -> bool:
         """Whether any pair was active at the last :meth:`update`."""
         return self._any_active
+
+    @property
+    def active_pairs(self) -> list[int]:
+        """Indices of the active pairs at the last :meth:`update`."""
+        return self._active_pairs
+
+    @property
+    def margin_list(self) -> list[float]:
+        """:attr:`margins` as floats."""
+        return self._h_list
 
     @property
     def min_margin(self) -> float:

@@ -614,8 +614,9 @@ class UpperBodyIK:
         ``min(h_before, 0) - 1 mm``; the kinematics are left at the accepted pose.
         """
         barrier = self._barrier
-        pairs = np.flatnonzero(barrier.active).tolist()
-        floor = [min(h, 0.0) - 1e-3 for h in barrier.margins[pairs].tolist()]
+        pairs = barrier.active_pairs
+        h_before = barrier.margin_list
+        floor = [min(h_before[j], 0.0) - 1e-3 for j in pairs]
         q = self._q
         step = q_new - q
         data = self._data
