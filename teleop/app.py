@@ -33,7 +33,7 @@ class SessionOptions:
         profile: calibration profile name or JSON path (None: the default body, with a warning).
         profiles_dir: where named profiles live (None: ``calibration.store.profiles_dir()``).
         episode: for ``replay``: ``DATASET:EPISODE``.
-        speed: replay speed factor.
+        speed: replay speed factor; replay_loop: replay forward and backward without end.
         rate_hz: loop rate [Hz]; record_hz: recording rate [Hz].
         lockstep: simulation only: run on simulation time as fast as possible (demo, tests).
         cameras: cameras to record: simulated camera names (``head``) rendered in the loop in
@@ -54,6 +54,7 @@ class SessionOptions:
     profiles_dir: str | None = None
     episode: str | None = None
     speed: float = 1.0
+    replay_loop: bool = False
     rate_hz: float = 100.0
     record_hz: float = 30.0
     lockstep: bool = False
@@ -124,7 +125,7 @@ def make_input(opts: SessionOptions, backend, mapping, clock: Callable[[], float
     if opts.input == "replay":
         from teleop.inputs.replay import ReplayConfig, ReplaySource
 
-        return ReplaySource(ReplayConfig.parse(opts.episode, speed=opts.speed), clock=clock)
+        return ReplaySource(ReplayConfig.parse(opts.episode, speed=opts.speed, loop=opts.replay_loop), clock=clock)
     from teleop.inputs.base import make_source
 
     if opts.input == "openxr" and xr_session is not None:

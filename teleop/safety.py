@@ -33,6 +33,11 @@ from teleop.status import EngageState
 
 log = logging.getLogger(__name__)
 
+#: The poses :meth:`SafetyFilter.check_frame` checks, in order (hands: the wrist joint of hand tracking).
+_CHECKED = ("head", "left_wrist", "right_wrist", "waist", "left_hand", "right_hand")
+_TRACKER_ROWS = np.array([TrackerRole.LEFT_WRIST, TrackerRole.RIGHT_WRIST, TrackerRole.WAIST])
+#: A valid pose's quaternion norm may differ from 1 by this much.
+_QUAT_TOLERANCE = 0.05
 #: Torso roll/pitch/yaw rate limit [rad/s] and height rate limit [m/s] of the command.
 _TORSO_RATE = np.array([1.0, 1.0, 1.5, 0.3])
 
@@ -83,8 +88,12 @@ class SafetyFilter:
         self._out = emb.default_action()
         self._hold = self._out.copy()
         self._ramp_t = 0.0
-        self._last_pos: dict[str, np.ndarray] = {}
-        self._jump_count: dict[str, int] = {}
+        # input checks (check_frame): the poses of _CHECKED, their last accepted positions
+        self._poses = np.zeros((len(_CHECKED), 7))
+        self._valid = np.zeros(len(_CHECKED), dtype=bool)
+        self._last_pos = np.zeros((len(_CHECKED), 3))
+        self._seen = np.zeros(len(_CHECKED), dtype=bool)
+        self._jump_count = np.zeros(len(_CHECKED), dtype=int)
         self.max_joint_speed = 0.0  # [rad/s] largest commanded joint speed since reset (for tests and status)
 
     # -- transitions -----------------------------------------------------------------------
@@ -135,34 +144,43 @@ class SafetyFilter:
 
         Invalid streams are not a problem here (the IK ignores them); NaN in a valid pose, a
         non-unit quaternion, a stale frame and a jump beyond ``teleport_distance`` are.
+        The six checked poses (head, both wrists, waist, both hand wrists) are gathered into
+        one array and checked together; only a frame with a problem takes the per-stream path.
         """
         age = now - frame.stamp
         if not np.isfinite(frame.stamp) or age > self.config.input_timeout:
             return f"operator input is {age * 1e3:.0f} ms old (limit {self.config.input_timeout * 1e3:.0f} ms)"
-        checks: list[tuple[str, np.ndarray]] = []
-        if frame.head_valid:
-            checks.append(("head", frame.head_pose))
-        for role in (TrackerRole.LEFT_WRIST, TrackerRole.RIGHT_WRIST, TrackerRole.WAIST):
-            if frame.tracker_valid[role]:
-                checks.append((role.name.lower(), frame.tracker_pose[role]))
-        for side in (0, 1):
-            if frame.hand_valid[side]:
-                checks.append((("left", "right")[side] + "_hand", frame.hand_joints[side, 1]))
-        for name, pose in checks:
+        poses, valid = self._poses, self._valid
+        poses[0] = frame.head_pose
+        valid[0] = frame.head_valid
+        np.take(frame.tracker_pose, _TRACKER_ROWS, axis=0, out=poses[1:4])
+        np.take(frame.tracker_valid, _TRACKER_ROWS, out=valid[1:4])
+        poses[4:6] = frame.hand_joints[:, 1]
+        valid[4:6] = frame.hand_valid
+        with np.errstate(invalid="ignore"):
+            quat_norm = np.sqrt(np.einsum("ij,ij->i", poses[:, 3:7], poses[:, 3:7]))
+            jump = np.sqrt(np.einsum("ij,ij->i", poses[:, :3] - self._last_pos, poses[:, :3] - self._last_pos))
+            bad = ~np.isfinite(poses).all(axis=1) | (np.abs(quat_norm - 1.0) > _QUAT_TOLERANCE)
+            bad |= self._seen & (jump > self.config.teleport_distance)
+        if not (bad & valid).any():  # the common case: every tracked pose is fine
+            self._jump_count[valid] = 0
+            self._last_pos[valid] = poses[valid, :3]
+            self._seen |= valid
+            return None
+        for k in np.flatnonzero(valid):
+            name, pose = _CHECKED[k], poses[k]
             if not np.all(np.isfinite(pose)):
                 return f"{name} pose contains NaN or inf"
-            if abs(np.linalg.norm(pose[3:7]) - 1.0) > 0.05:
-                return f"{name} orientation is not a unit quaternion (norm {np.linalg.norm(pose[3:7]):.3f})"
-            last = self._last_pos.get(name)
-            jump = 0.0 if last is None else float(np.linalg.norm(pose[:3] - last))
-            if jump > self.config.teleport_distance:
-                n = self._jump_count.get(name, 0) + 1
-                self._jump_count[name] = n
-                if n <= self.config.teleport_reject_ticks:
-                    return f"{name} jumped {jump * 100:.0f} cm in one tick (limit {self.config.teleport_distance * 100:.0f} cm)"
-            self._jump_count[name] = 0
-        for name, pose in checks:
-            self._last_pos[name] = pose[:3].copy()
+            if abs(quat_norm[k] - 1.0) > _QUAT_TOLERANCE:
+                return f"{name} orientation is not a unit quaternion (norm {quat_norm[k]:.3f})"
+            if self._seen[k] and jump[k] > self.config.teleport_distance:
+                self._jump_count[k] += 1
+                if self._jump_count[k] <= self.config.teleport_reject_ticks:
+                    return (f"{name} jumped {jump[k] * 100:.0f} cm in one tick "
+                            f"(limit {self.config.teleport_distance * 100:.0f} cm)")
+            self._jump_count[k] = 0
+        self._last_pos[valid] = poses[valid, :3]
+        self._seen |= valid
         return None
 
     # -- the filter --------------------------------------------------------------------------

@@ -16,8 +16,9 @@ EPILOG = """examples:
   psi-teleop teleop --duration 15 --camera head --dataset /tmp/rt --record  # real time, head camera recorded
   psi-teleop teleop --input openxr --robot sim --profile alice --dataset data/alice --record
   psi-teleop teleop --input replay --episode data/demo:episode_000000 --robot sim --speed 0.5
-  psi-teleop teleop --input openxr --robot dds --interface enp3s0 --domain 0 --amo-dir ~/amo --profile alice
+  psi-teleop teleop --input replay --episode data/demo:0 --loop --robot dds --domain 1 --interface lo  # soak
   psi-teleop teleop --input openxr --headset-view --camera head --duration 60   # input + robot view, one OpenXR session
+  psi-teleop teleop --input openxr --robot dds --interface enp3s0 --domain 0 --amo-dir ~/amo --profile alice
 
 Engage with A on the right controller (the robot blends into your pose over 2 s); the menu
 button on the left controller is the e-stop. Episode control from a pedal, phone or the
@@ -36,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles", default=None, help="calibration profile directory")
     parser.add_argument("--episode", default=None, help="for --input replay: DATASET:EPISODE")
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument("--loop", action="store_true", help="for --input replay: play forward and backward without end")
     parser.add_argument("--dataset", default=None, help="record into this dataset")
     parser.add_argument("--record", action="store_true", help="record the whole session as one episode (needs --dataset)")
     parser.add_argument("--camera", action="append", default=[], metavar="NAME=SPEC",
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--record needs --dataset PATH")
     opts = SessionOptions(input=args.input, robot=args.robot, task=args.task, seed=args.seed, dataset=args.dataset,
                           profile=args.profile, profiles_dir=args.profiles, episode=args.episode, speed=args.speed,
-                          rate_hz=args.rate, domain=args.domain, interface=args.interface, amo_dir=args.amo_dir,
+                          replay_loop=args.loop, rate_hz=args.rate, domain=args.domain, interface=args.interface, amo_dir=args.amo_dir,
                           locomotion=args.locomotion, cameras=tuple(args.camera), headset_view=args.headset_view)
     console = Console()
     session = build_session(opts)

@@ -6,7 +6,9 @@ twice as fast). Sample ``k`` becomes available when ``(now - t_start) * speed`` 
 recorded stamp (seconds since the episode start); its stamp is mapped onto the process
 clock as ``t_start + stamp_k / speed`` so that input-age checks behave as live. After the
 last sample every stream is reported invalid (the operator left), which makes the safety
-filter hold the robot.
+filter hold the robot — unless ``loop`` is set: then the episode plays forward, backward,
+forward… without end (soak tests and the loop benchmark), so the poses stay continuous at
+the turns instead of teleporting back to the first sample.
 """
 
 from __future__ import annotations
@@ -36,23 +38,25 @@ class ReplayConfig:
         dataset: dataset directory or fsspec URL.
         episode: episode id (``episode_000003``) or its index in the dataset listing.
         speed: playback speed factor (1.0 = as recorded), 0.1..10.
+        loop: play forward and backward without end instead of stopping after the last sample.
     """
 
     dataset: str
     episode: str
     speed: float = 1.0
+    loop: bool = False
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.speed <= 10.0:
             raise ConfigError(f"replay speed {self.speed} must be within 0.1..10")
 
     @classmethod
-    def parse(cls, spec: str, speed: float = 1.0) -> "ReplayConfig":
+    def parse(cls, spec: str, speed: float = 1.0, loop: bool = False) -> "ReplayConfig":
         """``DATASET:EPISODE`` (the episode part is an id or an index)."""
         path, sep, episode = spec.rpartition(":")
         if not sep or not path or not episode:
             raise ConfigError(f"--episode must be DATASET:EPISODE (e.g. data/demo:episode_000000), got '{spec}'")
-        return cls(dataset=path, episode=episode, speed=speed)
+        return cls(dataset=path, episode=episode, speed=speed, loop=loop)
 
 
 class ReplaySource(InputSource):
@@ -122,8 +126,9 @@ class ReplaySource(InputSource):
         if self._status is not SourceStatus.RUNNING:
             raise InputDeviceError("the replay source is not started; call start() first")
         t = (self.clock() - self._t_start) * self.config.speed
-        k = int(np.searchsorted(self._stamps, t, side="right")) - 1
-        if k >= len(self._stamps) - 1 and t > self._stamps[-1] + 0.1:
+        t_episode = self._episode_time(t)
+        k = int(np.searchsorted(self._stamps, t_episode, side="right")) - 1
+        if not self.config.loop and k >= len(self._stamps) - 1 and t > self._stamps[-1] + 0.1:
             self.finished = True
             mark_all_invalid(frame)
             frame.stamp = self.clock()
@@ -137,5 +142,13 @@ class ReplaySource(InputSource):
                 np.copyto(getattr(frame, name), value)
             else:
                 setattr(frame, name, bool(value))
-        frame.stamp = self._t_start + float(self._stamps[k]) / self.config.speed
+        frame.stamp = self._t_start + (t - (t_episode - float(self._stamps[k]))) / self.config.speed
         return new
+
+    def _episode_time(self, t: float) -> float:
+        """Position in the recording [s] at playback time ``t`` (folded back and forth when looping)."""
+        end = float(self._stamps[-1])
+        if not self.config.loop or end <= 0.0:
+            return t
+        phase = t % (2.0 * end)
+        return phase if phase <= end else 2.0 * end - phase

@@ -89,7 +89,11 @@ class RobotBackend(abc.ABC):
 
     @abc.abstractmethod
     def start(self) -> None:
-        """Connect (or start the simulation); raise :class:`RobotBackendError` with the fix on failure."""
+        """Connect (or start the simulation); raise :class:`RobotBackendError` with the fix on failure.
+
+        Idempotent: a started backend ignores further calls (the session builder starts the
+        robot before the loop does).
+        """
 
     @abc.abstractmethod
     def stop(self) -> None:

@@ -219,16 +219,35 @@ def domain_participant():
 # ---------------------------------------------------------------------------------------
 # Unitree's motion switcher (sport mode vs debug mode)
 # ---------------------------------------------------------------------------------------
+_switcher = None
+
+
+def _motion_switcher():
+    """The process's one ``MotionSwitcherClient`` (created once, never released).
+
+    The SDK client owns DDS readers whose listeners are ctypes callbacks; dropping a client
+    lets the garbage collector free a callback that CycloneDDS's receive thread may still
+    call, which crashes the process (seen as a segfault in the ``recv`` thread). One client
+    for the life of the process avoids that.
+    """
+    global _switcher
+    from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
+
+    with _domain_lock:
+        if _switcher is None:
+            client = MotionSwitcherClient()
+            client.Init()
+            _switcher = client
+        return _switcher
+
+
 def query_motion_mode(timeout_s: float = 1.0) -> str | None:
     """Name of the active Unitree motion mode ("" = released, i.e. debug mode), or None if nobody answers.
 
     Uses the SDK's ``MotionSwitcherClient.CheckMode`` RPC on the joined domain.
     """
-    from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
-
-    client = MotionSwitcherClient()
+    client = _motion_switcher()
     client.SetTimeout(timeout_s)
-    client.Init()
     code, data = client.CheckMode()
     if code != 0 or not isinstance(data, dict):
         return None
@@ -237,11 +256,8 @@ def query_motion_mode(timeout_s: float = 1.0) -> str | None:
 
 def release_motion_mode(timeout_s: float = 5.0) -> bool:
     """Ask the robot to release its motion mode and wait until ``CheckMode`` reports none; True on success."""
-    from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
-
-    client = MotionSwitcherClient()
+    client = _motion_switcher()
     client.SetTimeout(1.0)
-    client.Init()
     t_end = clock.now() + timeout_s
     while clock.now() < t_end:
         client.ReleaseMode()
@@ -366,8 +382,11 @@ class DdsBackend(RobotBackend):
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
+        """Join the domain, open the channels, wait for the robot's first state. Idempotent."""
         from teleop.robot import dds_wire as wire
 
+        if self._started:
+            return
         c = self.config
         join_domain(c.domain, c.interface)
         ensure_debug_mode(c.motion_mode)

@@ -600,7 +600,7 @@ class RawReader:
         self._reader = DataReader(participant, self._topic, listener=Listener(on_data_available=self._on_data))
 
     def _on_data(self, reader) -> None:
-        if not self._open:
+        if not self._open or reader is None:  # None: the reader is being deleted (close())
             return
         ret = self._take(reader._ref, self._mask, 16)
         if isinstance(ret, int):
@@ -610,8 +610,12 @@ class RawReader:
                 self._callback(data)
 
     def close(self) -> None:
+        """Detach the listener in CycloneDDS first, then delete the reader: no callback runs after this."""
         self._open = False
-        self._reader = None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.set_listener(None)
+            del reader
 
 
 __all__ = [

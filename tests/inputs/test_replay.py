@@ -72,3 +72,26 @@ def test_replay_by_index_and_clear_errors(dataset):
         ReplayConfig.parse("just-a-path")
     with pytest.raises(ConfigError, match="speed"):
         ReplayConfig(path, episode, speed=100.0)
+
+
+def test_looped_replay_plays_back_and_forth_without_a_jump(dataset):
+    """--loop: after the last sample the episode plays backward, then forward again; poses stay continuous."""
+    path, episode = dataset
+    clock = FakeClock()
+    src = ReplaySource(ReplayConfig.parse(f"{path}:{episode}", loop=True), clock=clock)
+    src.start()
+    frame = OperatorFrame()
+    end = 59 / 30.0
+    heights = []
+    for i in range(int(3.2 * end * 100)):  # 1.6 round trips at 100 Hz
+        clock.t = 100.0 + i / 100.0
+        src.poll(frame)
+        assert frame.head_valid and not src.finished
+        assert 0.0 <= clock.t - frame.stamp <= 1 / 30.0 + 1e-9  # at most one recorded sample old
+        heights.append(frame.head_pose[2])
+    steps = np.abs(np.diff(heights))
+    assert steps.max() <= 0.001 + 1e-6  # (float32 storage) never more than one recorded sample apart: no wrap-around jump
+    i_end, i_back = int(round(end * 100)), int(1.5 * end * 100)
+    assert heights[i_end] == pytest.approx(1.6 + 0.001 * 59, abs=2e-3)  # turned at the end...
+    assert heights[i_back] < heights[i_end] - 0.02  # ...and came back
+    assert heights[int(2 * end * 100) + 2] == pytest.approx(1.6, abs=2e-3)  # at the start again

@@ -49,6 +49,19 @@ def link(tmp_path_factory):
         stop_sim(proc)
 
 
+def test_start_twice_keeps_one_set_of_channels(link):
+    """The session builder and the loop both call start(): the second call must not open new readers.
+
+    (It once did; the replaced readers' DDS listeners were then freed by the garbage collector
+    while CycloneDDS's receive thread still called them, and the process crashed.)
+    """
+    backend, _proc = link
+    readers, writers, thread = dict(backend._sub), dict(backend._pub), backend._thread
+    backend.start()
+    assert backend._sub == readers and backend._pub == writers and backend._thread is thread
+    assert all(backend._sub[name] is readers[name] for name in readers)
+
+
 def test_joints_track_their_targets_over_dds(link):
     backend, _ = link
     emb = g1.load_embodiment()

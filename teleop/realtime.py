@@ -1,0 +1,83 @@
+"""Real-time settings for a control thread: SCHED_FIFO priority and a short GIL switch interval.
+
+Two things make a Python control loop late on a busy computer, and both are fixed here:
+
+* **The OS scheduler.** A thread at normal priority waits behind every other runnable
+  process (a training job, a camera encoder, the simulator). Linux's ``SCHED_FIFO`` runs it
+  as soon as it wakes. Setting it needs root or ``CAP_SYS_NICE``; without either the thread
+  keeps normal priority and one log line says how to grant it.
+* **The GIL.** A thread that wakes while another Python thread holds the interpreter lock
+  waits up to the switch interval (CPython's default: 5 ms) before the holder is asked to
+  let go. While a real-time thread runs, the interval is lowered (``switch_interval_s``) and
+  restored afterwards.
+
+Used by the teleop loop (:meth:`teleop.loop.TeleopLoop.run`) and the policy runtime's control
+thread, so both behave the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+#: Default SCHED_FIFO priority of a control thread (1..99; the kernel's own threads use 50).
+DEFAULT_PRIORITY = 40
+#: GIL switch interval while a real-time thread runs [s].
+DEFAULT_SWITCH_INTERVAL_S = 0.0005
+
+_lock = threading.Lock()
+_active = 0  # real-time threads running (the switch interval is restored when the last one ends)
+_saved_interval = sys.getswitchinterval()
+
+
+def raise_priority(priority: int) -> bool:
+    """Put the calling thread under ``SCHED_FIFO`` at ``priority``; True on success, False (logged) if not allowed."""
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # pid 0: the calling thread
+    except OSError as exc:
+        log.info("control thread at normal priority (%s); run as root or grant CAP_SYS_NICE "
+                 "(setcap cap_sys_nice+ep on the Python binary) for real-time scheduling, which keeps ticks "
+                 "on time on a busy computer", exc)
+        return False
+    log.info("control thread runs with real-time priority %d (SCHED_FIFO)", priority)
+    return True
+
+
+def drop_priority() -> None:
+    """Back to normal scheduling for the calling thread (no-op where unsupported)."""
+    if hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+@contextlib.contextmanager
+def realtime_thread(priority: int = DEFAULT_PRIORITY,
+                    switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S) -> Iterator[bool]:
+    """Run the body with the calling thread real-time (see the module docstring); yields whether SCHED_FIFO took.
+
+    ``priority`` 0 leaves the scheduler alone but still shortens the GIL switch interval.
+    """
+    global _active, _saved_interval
+    with _lock:
+        if _active == 0:
+            _saved_interval = sys.getswitchinterval()
+        _active += 1
+        sys.setswitchinterval(min(switch_interval_s, sys.getswitchinterval()))
+    fifo = raise_priority(priority)
+    try:
+        yield fifo
+    finally:
+        if fifo:
+            drop_priority()
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                sys.setswitchinterval(_saved_interval)
