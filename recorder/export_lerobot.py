@@ -20,6 +20,7 @@ torchvision; install it in its own environment (see docs/recorder.md).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -123,8 +124,10 @@ def export_lerobot(
     features = lerobot_features(first, state_names, action_names, use_videos)
     fps = int(round(ds.record_hz))
     t_start = time.perf_counter()
+    # LeRobot adds its default features (timestamp, frame_index, ...) and video info to the dict it
+    # is given: hand it a copy, so ``features`` stays the reference every episode is checked against.
     lr = LeRobotDataset.create(
-        repo_id=repo_id, fps=fps, features=features, root=out, robot_type=schema.ROBOT, use_videos=use_videos,
+        repo_id=repo_id, fps=fps, features=copy.deepcopy(features), root=out, robot_type=schema.ROBOT, use_videos=use_videos,
         image_writer_threads=4,
     )
     iterator = infos

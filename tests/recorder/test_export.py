@@ -1,4 +1,5 @@
-"""LeRobot export: the mapping onto LeRobot's dataset API, and the missing-extra message.
+"""LeRobot export: the mapping onto LeRobot's dataset API, the missing-extra message, and a round trip
+through the real LeRobot 0.4.4 in its own environment (when PSI_LEROBOT_PYTHON points at it).
 
 LeRobot 0.4 (the last line for Python 3.11) cannot be imported in this environment: it needs
 a torchvision built for the installed torch 2.13 CPU wheel, and PyPI only carries CUDA builds
@@ -24,11 +25,16 @@ from tests.recorder.conftest import CAM_SHAPE, record
 
 class _StandInLeRobotDataset:
     instances: list["_StandInLeRobotDataset"] = []
+    DEFAULT_FEATURES = {k: {"dtype": d, "shape": (1,), "names": None} for k, d in (
+        ("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"), ("index", "int64"),
+        ("task_index", "int64"))}
 
     @classmethod
     def create(cls, repo_id, fps, features, robot_type=None, root=None, use_videos=True, image_writer_threads=0):
         root.mkdir(parents=True, exist_ok=False)
         obj = cls()
+        obj.recorded_features = {k: dict(v) for k, v in features.items()}
+        features.update(cls.DEFAULT_FEATURES)  # as LeRobot does: it adds its own to the dict it is given
         obj.repo_id, obj.fps, obj.features, obj.robot_type, obj.root = repo_id, fps, features, robot_type, root
         obj.use_videos, obj.episodes, obj.buffer, obj.finalized = use_videos, [], [], False
         cls.instances.append(obj)
@@ -37,9 +43,9 @@ class _StandInLeRobotDataset:
     def add_frame(self, frame: dict) -> None:
         if not isinstance(frame.get("task"), str):
             raise ValueError("frame needs a 'task' string")
-        if set(frame) - {"task"} != set(self.features):
-            raise ValueError(f"frame keys {sorted(frame)} != features {sorted(self.features)}")
-        for key, ft in self.features.items():
+        if set(frame) - {"task"} != set(self.recorded_features):
+            raise ValueError(f"frame keys {sorted(frame)} != features {sorted(self.recorded_features)}")
+        for key, ft in self.recorded_features.items():
             value = frame[key]
             dtype = np.uint8 if ft["dtype"] in ("video", "image") else np.dtype(ft["dtype"])
             if value.shape != tuple(ft["shape"]) or value.dtype != dtype:
@@ -114,3 +120,29 @@ def test_missing_lerobot_names_the_extra(dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "lerobot", None)  # import lerobot -> ImportError
     with pytest.raises(MissingExtraError, match=r"pip install 'psi-teleop\[lerobot\]'"):
         export_lerobot(dataset, tmp_path / "out", progress=False)
+
+
+@pytest.mark.slow
+def test_round_trip_through_the_real_lerobot(tmp_path):
+    """Export, then read back with LeRobot 0.4.4's own LeRobotDataset (in LeRobot's environment).
+
+    Set PSI_LEROBOT_PYTHON to that environment's python (docs/recorder.md, "LeRobot export").
+    """
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    python = os.environ.get("PSI_LEROBOT_PYTHON")
+    if not python:
+        pytest.skip("PSI_LEROBOT_PYTHON is not set (LeRobot lives in its own environment; docs/recorder.md)")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([python, "-m", "tests.recorder.lerobot_roundtrip", str(tmp_path)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no result (exit {proc.returncode}): {proc.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    failed = [c for c in result["checks"] if not c["ok"]]
+    assert result["ok"] and not failed and len(result["checks"]) >= 10, failed
+    assert result["lerobot"].startswith("0.4") and result["codebase_version"] == "v3.0"
