@@ -47,6 +47,13 @@ def _closest_points(p0, p1, q0, q1) -> tuple[tuple[float, float, float], tuple[f
             (q0[0] + t * d2[0], q0[1] + t * d2[1], q0[2] + t * d2[2]))
 
 
+def _transform(M, p) -> tuple[float, float, float]:
+    """``R p + t`` for a placement ``M`` given as 4x4 rows of floats and a point ``p`` (3 floats)."""
+    (a, b, c, x), (d, e, f, y), (g, h, i, z) = M[0], M[1], M[2]
+    p0, p1, p2 = p
+    return (a * p0 + b * p1 + c * p2 + x, d * p0 + e * p1 + f * p2 + y, g * p0 + h * p1 + i * p2 + z)
+
+
 def closest_points_segments(
     p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +139,9 @@ class CapsuleCollisionBarrier(Barrier):
         self._radius_sum = [float(self._radius[a] + self._radius[b]) for a, b in self._pairs]
         self._J_dirty = False
         self._any_active = False
+        # capsule axis end points and centres in their frames (floats)
+        self._local_ends = [(tuple(map(float, c.p0)), tuple(map(float, c.p1))) for c in capsules]
+        self._local_centres = [tuple(0.5 * (float(a) + float(b)) for a, b in zip(c.p0, c.p1)) for c in capsules]
         self._min_margin = float("inf")
         self._active_pairs: list[int] = []
         self._h_list: list[float] = []
@@ -167,9 +177,8 @@ class CapsuleCollisionBarrier(Barrier):
         The sphere test and the closest points are plain float arithmetic (a few 3-vectors);
         frame Jacobians are fetched only for the capsules of active pairs.
         """
-        model = self.model
-        frame = pin.updateFramePlacement  # the frame's placement (already computed), without a proxy object
-        centres = [frame(model, data, fid).translation.tolist() for fid in self._centre_fids]
+        poses = self._capsule_poses(data)
+        centres = [_transform(M, c) for M, c in zip(poses, self._local_centres)]
         act_d = self.activation_distance
         active = []
         h = []
@@ -186,14 +195,10 @@ class CapsuleCollisionBarrier(Barrier):
         if active:
             self._active[active] = True
             frame_jac: dict[int, np.ndarray] = {}
+            model = self.model
             for j in active:
                 ia, ib = self._pairs[j]
-                a0, a1 = self._end_fids[ia]
-                b0, b1 = self._end_fids[ib]
-                pa, pb = _closest_points(frame(model, data, a0).translation.tolist(),
-                                         frame(model, data, a1).translation.tolist(),
-                                         frame(model, data, b0).translation.tolist(),
-                                         frame(model, data, b1).translation.tolist())
+                pa, pb = self._closest(poses, ia, ib)
                 dx, dy, dz = pa[0] - pb[0], pa[1] - pb[1], pa[2] - pb[2]
                 dist = math.sqrt(dx * dx + dy * dy + dz * dz)
                 n = (dx / dist, dy / dist, dz / dist) if dist > 1e-9 else (0.0, 0.0, 1.0)
@@ -203,8 +208,8 @@ class CapsuleCollisionBarrier(Barrier):
                     if i not in frame_jac:
                         frame_jac[i] = pin.getFrameJacobian(model, data, self._frame_ids[i],
                                                             pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
-                    ox, oy, oz = frame(model, data, self._frame_ids[i]).translation.tolist()
-                    r0, r1, r2 = p[0] - ox, p[1] - oy, p[2] - oz
+                    M = poses[i]
+                    r0, r1, r2 = p[0] - M[0][3], p[1] - M[1][3], p[2] - M[2][3]
                     # n . v_p = n . (v_o + w x r) = [n, r x n] . [v_o, w]
                     n0, n1, n2 = sign * n[0], sign * n[1], sign * n[2]
                     w6 = np.array([n0, n1, n2, r1 * n2 - r2 * n1, r2 * n0 - r0 * n2, r0 * n1 - r1 * n0])
@@ -216,20 +221,26 @@ class CapsuleCollisionBarrier(Barrier):
         self._h_list = h
         self._min_margin = min(h)
 
+    def _capsule_poses(self, data: pin.Data) -> list[list[list[float]]]:
+        """Placements (4x4 rows of floats) of the capsules' frames, from the joint placements in ``data``."""
+        model = self.model
+        frame = pin.updateFramePlacement  # computes and returns one frame's placement, no proxy object
+        return [frame(model, data, fid).homogeneous.tolist() for fid in self._frame_ids]
+
+    def _closest(self, poses, ia: int, ib: int):
+        """Closest points (world, floats) of the axes of capsules ``ia`` and ``ib``."""
+        (a0, a1), (b0, b1) = self._local_ends[ia], self._local_ends[ib]
+        Ma, Mb = poses[ia], poses[ib]
+        return _closest_points(_transform(Ma, a0), _transform(Ma, a1), _transform(Mb, b0), _transform(Mb, b1))
+
     def margins_of(self, data: pin.Data, pairs) -> list[float]:
         """:math:`h_j` [m] of the pairs ``pairs`` (indices) from the frame placements in ``data``,
         without Jacobians (a cheap check after a step)."""
-        model = self.model
-        frame = pin.updateFramePlacement
+        poses = self._capsule_poses(data)
         out = []
         for j in pairs:
             ia, ib = self._pairs[j]
-            a0, a1 = self._end_fids[ia]
-            b0, b1 = self._end_fids[ib]
-            pa, pb = _closest_points(frame(model, data, a0).translation.tolist(),
-                                     frame(model, data, a1).translation.tolist(),
-                                     frame(model, data, b0).translation.tolist(),
-                                     frame(model, data, b1).translation.tolist())
+            pa, pb = self._closest(poses, ia, ib)
             d = math.sqrt((pa[0] - pb[0]) ** 2 + (pa[1] - pb[1]) ** 2 + (pa[2] - pb[2]) ** 2)
             out.append(d - self._radius_sum[j] - self.d_min)
         return out

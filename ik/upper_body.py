@@ -519,6 +519,11 @@ class UpperBodyIK:
         self._g_q_max = cfg.config_limit_gain * self.q_max
         self._g_q_min = cfg.config_limit_gain * self.q_min
         self._no_rows = np.zeros((0, nv))
+        n_pairs = self._barrier.dim if self._barrier is not None else 0
+        self._upper = np.full(nv + n_pairs, 1e30)  # [box upper bounds | barrier rows: no upper bound]
+        self._lower = np.zeros(nv + n_pairs)
+        self._sense_all = np.zeros(nv + n_pairs, dtype=np.int32)
+        self._barrier_gain = self._barrier.gain.tolist() if self._barrier is not None else []
         self._sense = np.zeros(nv, dtype=np.int32)
         self._fused = cfg.backend is IKBackend.FUSED
         import daqp
@@ -701,26 +706,31 @@ class UpperBodyIK:
         H = Aw.T.dot(Aw)
         H.reshape(-1)[::model.nv + 1] += self._h_diag + mu
         f = self._f_posture * (q - self.q_posture) + Aw.T.dot(we)
+        # bounds: the first nv entries are box bounds on Δq, then one row per active barrier pair
+        nv = model.nv
+        upper, lower = self._upper, self._lower
+        ub, lb = upper[:nv], lower[:nv]
         gq = self.config.config_limit_gain * q
-        ub = np.subtract(self._g_q_max, gq)  # pink's ConfigurationLimit: gain * (q_max - q)
+        np.subtract(self._g_q_max, gq, out=ub)  # pink's ConfigurationLimit: gain * (q_max - q)
         np.minimum(ub, self._vdt, out=ub)
-        lb = np.subtract(self._g_q_min, gq, out=gq)
+        np.subtract(self._g_q_min, gq, out=lb)
         np.maximum(lb, self._neg_vdt, out=lb)
         np.minimum(lb, ub, out=lb)
         barrier = self._barrier
         if barrier is not None and barrier.any_active:
-            act = barrier.active
-            Ab = barrier.jacobian[act]
-            bl = -barrier.gain[act] * barrier.margins[act] * dt
-            nb = Ab.shape[0]
-            upper = np.concatenate([ub, np.full(nb, 1e30)])
-            sense = np.zeros(model.nv + nb, dtype=np.int32)
-            x, _, flag, _ = daqp.solve(H, f, Ab, upper, np.concatenate([lb, bl]), sense)
+            pairs = barrier.active_pairs
+            nb = len(pairs)
+            h = barrier.margin_list
+            Ab = barrier.jacobian[pairs]
+            bl = [-self._barrier_gain[j] * h[j] * dt for j in pairs]  # J Δq >= -gamma h dt
+            lower[nv:nv + nb] = bl
+            x, _, flag, _ = daqp.solve(H, f, Ab, upper[:nv + nb], lower[:nv + nb], self._sense_all[:nv + nb])
             if flag > 0 and math.isfinite(x.sum()):
                 return x
             # Infeasible (a pair already inside its margin and the bounds forbid backing out at
             # rate gamma): ask only "no closer than now", which dq = 0 always satisfies.
-            x, _, flag, _ = daqp.solve(H, f, Ab, upper, np.concatenate([lb, np.minimum(bl, 0.0)]), sense)
+            lower[nv:nv + nb] = [min(v, 0.0) for v in bl]
+            x, _, flag, _ = daqp.solve(H, f, Ab, upper[:nv + nb], lower[:nv + nb], self._sense_all[:nv + nb])
             if flag > 0 and math.isfinite(x.sum()):
                 return x
             return None
