@@ -162,6 +162,10 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
     from teleop.safety import SafetyConfig, SafetyFilter
     from teleop.session import TeleopSession
 
+    if not opts.lockstep:  # before any device thread exists: they inherit it (see teleop.realtime)
+        from teleop import realtime
+
+        realtime.raise_niceness()
     mapping, profile = load_mapping(opts.profile, opts.profiles_dir)
     backend = make_backend(opts)
     backend.start()

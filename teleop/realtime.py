@@ -11,6 +11,12 @@ Two things make a Python control loop late on a busy computer, and both are fixe
   let go. While a real-time thread runs, the interval is lowered (``switch_interval_s``) and
   restored afterwards.
 
+A third setting covers the other threads of a teleop process (the robot link's command
+thread, CycloneDDS's receive threads, camera capture): a GIL holder that the OS preempts for
+a batch job delays the control thread however high its own priority. :func:`raise_niceness`
+lowers the nice value of the calling thread; Linux threads inherit it from the thread that
+creates them, so calling it before the session opens its devices covers all of them.
+
 Used by the teleop loop (:meth:`teleop.loop.TeleopLoop.run`) and the policy runtime's control
 thread, so both behave the same way.
 """
@@ -28,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Default SCHED_FIFO priority of a control thread (1..99; the kernel's own threads use 50).
 DEFAULT_PRIORITY = 40
+#: Nice value of a teleop session's threads (-20..19; 0 is a normal process).
+DEFAULT_NICE = -10
 #: GIL switch interval while a real-time thread runs [s].
 DEFAULT_SWITCH_INTERVAL_S = 0.0005
 
@@ -48,6 +56,21 @@ def raise_priority(priority: int) -> bool:
                  "on time on a busy computer", exc)
         return False
     log.info("control thread runs with real-time priority %d (SCHED_FIFO)", priority)
+    return True
+
+
+def raise_niceness(nice: int = DEFAULT_NICE) -> bool:
+    """Set the calling thread's nice value to ``nice`` (negative = more CPU share); threads it creates inherit it.
+
+    Returns whether it took; without the right (root or CAP_SYS_NICE) it logs how to grant it.
+    """
+    if not hasattr(os, "setpriority"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)  # Linux: the calling thread only
+    except OSError as exc:
+        log.info("teleop threads at normal CPU share (%s); grant CAP_SYS_NICE to raise it", exc)
+        return False
     return True
 
 

@@ -658,7 +658,7 @@ class DdsBackend(RobotBackend):
                             log.error("robot link: %s", exc)
                 tick += 1
                 deadline += period
-                late = clock.sleep_until(deadline)
+                late = clock.sleep_until(deadline, spin=False)
                 if late > period:
                     self._stats.overruns += 1
                     deadline = clock.now()  # do not try to catch up with a burst
@@ -741,7 +741,7 @@ class DdsBackend(RobotBackend):
         try:
             while not self._stop.is_set():
                 deadline += period
-                late = clock.sleep_until(deadline)
+                late = clock.sleep_until(deadline, spin=False)
                 if late > period:
                     self._stats.policy_overruns += 1
                     deadline = clock.now()

@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
             "`psi-teleop sim` serves the simulation over DDS and needs --dds "
             "(the in-process simulation runs inside `psi-teleop demo`)"
         )
+    from teleop import realtime
     from teleop.robot.sim_dds import DdsSimConfig, DdsSimServer
 
+    realtime.raise_niceness()  # the simulator stands in for the robot's own computer: keep it on time
     config = DdsSimConfig(domain=args.domain, interface=args.interface, rate_hz=args.rate, task=args.task, seed=args.seed,
                           motion_mode=args.motion_mode)
     log.info("loading the G1 + Dex3-1 simulation%s ...", f" with task {args.task}" if args.task else "")

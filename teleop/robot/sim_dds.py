@@ -337,7 +337,7 @@ class DdsSimServer:
             self.stats.steps += 1
             self._publish_state(hands=self.stats.steps % hand_every == 0)
             deadline += period
-            late = clock.sleep_until(deadline)
+            late = clock.sleep_until(deadline, spin=False)
             if late > period:
                 self.stats.late_ticks += 1
                 deadline = clock.now()
