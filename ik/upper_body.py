@@ -514,6 +514,8 @@ class UpperBodyIK:
         self._row_w_signed = (np.array(signs) * self._row_w)[:, None]
         self._row_lm = np.array(lms)
         self._live: set[str] = set()  # channels whose rows hold values
+        self._H = np.zeros((nv, nv))
+        self._H_diag = self._H.reshape(-1)[::nv + 1]  # view of the diagonal
         self._h_diag = posture_cost ** 2  # posture term on the Hessian diagonal (+ damping)
         self._f_posture = (posture_cost ** 2) * cfg.posture_gain  # posture gradient per unit of q - q_posture
         self._g_q_max = cfg.config_limit_gain * self.q_max
@@ -703,8 +705,8 @@ class UpperBodyIK:
         Aw = A * self._row_w_signed  # weighted rows (pink's A)
         we = E * self._row_w  # weighted errors (-b)
         mu = self.config.damping + (self._row_lm * we).dot(we)  # + Σ lm_task |w e|² (LM damping)
-        H = Aw.T.dot(Aw)
-        H.reshape(-1)[::model.nv + 1] += self._h_diag + mu
+        H = Aw.T.dot(Aw, out=self._H)
+        np.add(self._H_diag, self._h_diag + mu, out=self._H_diag)
         f = self._f_posture * (q - self.q_posture) + Aw.T.dot(we)
         # bounds: the first nv entries are box bounds on Δq, then one row per active barrier pair
         nv = model.nv
