@@ -187,7 +187,7 @@ class CapsuleCollisionBarrier(Barrier):
             d = math.sqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2) - self._bound_sum[j]
             if d < act_d:
                 active.append(j)
-            h.append(d if d > act_d else act_d)
+            h.append(max(act_d, d))
         self._active[:] = False
         if self._J_dirty:
             self._J.fill(0.0)

@@ -278,8 +278,21 @@ class _TargetChannel:
     plain float arithmetic on a handful of numbers.
     """
 
-    __slots__ = ("name", "part", "has_position", "has_rotation", "max_jump2", "hold_ticks", "_last", "_valid",
-                 "_jumps", "restarted", "p", "position", "pose")
+    __slots__ = (
+        "_jumps",
+        "_last",
+        "_valid",
+        "has_position",
+        "has_rotation",
+        "hold_ticks",
+        "max_jump2",
+        "name",
+        "p",
+        "part",
+        "pose",
+        "position",
+        "restarted",
+    )
 
     def __init__(self, name: str, part: slice, max_jump: float, hold_ticks: int, has_position: bool,
                  has_rotation: bool):
