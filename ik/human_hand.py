@@ -92,11 +92,19 @@ def _rot_y(a: float) -> np.ndarray:
 
 def _openxr_rotation(side: str) -> np.ndarray:
     """Orientation of OpenXR hand joints in the canonical frame (``-Z`` fingers, ``+Y`` dorsal)."""
+    return _OPENXR_ROTATION[side]
+
+
+def _make_openxr_rotation(side: str) -> np.ndarray:
     palm = -1.0 if side == "left" else 1.0  # palm normal along palm * y
     Y = np.array([0.0, -palm, 0.0])
     Z = np.array([-1.0, 0.0, 0.0])
-    X = np.cross(Y, Z)
-    return np.column_stack([X, Y, Z])
+    R = np.column_stack([np.cross(Y, Z), Y, Z])
+    R.flags.writeable = False
+    return R
+
+
+_OPENXR_ROTATION = {side: _make_openxr_rotation(side) for side in ("left", "right")}
 
 
 def hand_keypoints(side: str, pose: HumanHandPose, size: float = 1.0) -> np.ndarray:
@@ -133,7 +141,7 @@ def hand_keypoints(side: str, pose: HumanHandPose, size: float = 1.0) -> np.ndar
     swing = np.radians(80.0) * opp
     d0 = np.array([rest[0], palm * np.sin(swing) * rest[2], np.cos(swing) * rest[2]])
     d0 /= np.linalg.norm(d0)
-    axis = np.cross(d0, np.array([0.0, palm, 0.0]))
+    axis = np.array([-palm * d0[2], 0.0, palm * d0[0]])  # d0 x (0, palm, 0)
     axis /= np.linalg.norm(axis)
     chain = [cmc]
     p = cmc
