@@ -93,6 +93,8 @@ class WindowConfig:
             of an episode are padded by holding its last action.
         cameras: camera streams fed to the model; empty = state-only input.
         image_size: (height, width) [px] the camera frames are resized to.
+        image_crop: (top, left, height, width) [px of the recorded frame] cut out before the
+            resize (e.g. the part of the head camera's view with the table); empty: whole frame.
         successful_only: keep only episodes annotated ``success == True``.
         tasks: keep only episodes of these task names (empty: every task).
         segment_labels: keep only rows inside annotated segments with these labels (empty: all rows).
@@ -104,6 +106,7 @@ class WindowConfig:
     horizon: int = 30  # [rows]
     cameras: tuple[str, ...] = ()
     image_size: tuple[int, int] = (96, 128)  # [px] (H, W)
+    image_crop: tuple[int, ...] = ()  # [px] (top, left, height, width) or () for the whole frame
     successful_only: bool = False
     tasks: tuple[str, ...] = ()
     segment_labels: tuple[str, ...] = ()
@@ -117,6 +120,11 @@ class WindowConfig:
         _check("WindowConfig", "image_size[0]", h, 16, 1024, integer=True)
         _check("WindowConfig", "image_size[1]", w, 16, 1024, integer=True)
         _check("WindowConfig", "val_fraction", self.val_fraction, 0.0, 0.5)
+        if self.image_crop:
+            if len(self.image_crop) != 4:
+                raise ConfigError(f"WindowConfig.image_crop={self.image_crop!r} must be (top, left, height, width) [px] or ()")
+            for name, v, lo in zip(("top", "left", "height", "width"), self.image_crop, (0, 0, 1, 1)):
+                _check("WindowConfig", f"image_crop.{name}", v, lo, 4096, integer=True)
         if len(set(self.cameras)) != len(self.cameras):
             raise ConfigError(f"WindowConfig.cameras={self.cameras!r} lists a camera twice")
         if not isinstance(self.norm_mode, NormMode):
@@ -219,6 +227,8 @@ class TrainConfig:
         seed: seed of sampling, noise and initialisation.
         device: "auto" (cuda when available), "cpu" or "cuda[:i]"; bf16: autocast to bfloat16 on a GPU.
         num_threads: torch CPU threads (0: torch's default).
+        image_shift: augmentation, random shift of each training image by up to this many
+            pixels (:func:`policies.vision.random_shift`; 0: off) [px].
     """
 
     steps: int = 2000
@@ -237,8 +247,10 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = True
     num_threads: int = 0
+    image_shift: int = 0  # [px]
 
     def __post_init__(self) -> None:
+        _check("TrainConfig", "image_shift", self.image_shift, 0, 64, integer=True)
         _check("TrainConfig", "steps", self.steps, 1, 10_000_000, integer=True)
         _check("TrainConfig", "batch_size", self.batch_size, 1, 65536, integer=True)
         _check("TrainConfig", "lr", self.lr, 1e-7, 1.0)

@@ -86,6 +86,9 @@ class FlowPolicy:
         self.horizon = meta.model.horizon
         self.cameras = meta.window.cameras
         self.image_size = meta.window.image_size
+        self.image_crop = meta.window.image_crop
+        #: camera name -> (height, width) [px] of the frames it was trained on (empty for old checkpoints)
+        self.camera_shapes = {c: tuple(hw) for c, hw in meta.extra.get("camera_shapes", {}).items()}
         self.trained_with_prefix = meta.trained_with_prefix
         self._lock = threading.Lock()
 
@@ -122,7 +125,16 @@ class FlowPolicy:
                 missing = [c for c in self.cameras if c not in obs.images]
                 if missing:
                     raise CheckpointError(f"the policy needs camera image(s) {missing}; enable them on the robot")
-                images = torch.as_tensor(np.stack([resize_image(obs.images[c], self.image_size) for c in self.cameras]),
+                for c in self.cameras:
+                    trained = self.camera_shapes.get(c)
+                    if self.image_crop and trained and obs.images[c].shape[:2] != trained:
+                        raise CheckpointError(
+                            f"camera '{c}' sends {obs.images[c].shape[1]}x{obs.images[c].shape[0]} px frames but the "
+                            f"policy was trained with a crop of {trained[1]}x{trained[0]} px frames; set the camera "
+                            "to that size"
+                        )
+                images = torch.as_tensor(np.stack([resize_image(obs.images[c], self.image_size, self.image_crop)
+                                                   for c in self.cameras]),
                                          device=dev)[None]
             gen = torch.Generator(device=dev).manual_seed(int(request.seed))
             prefix = guide = weights = None

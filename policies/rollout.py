@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: Longest rollout per task [s of simulated time] (the scripted demonstrations take 10-15 s).
 DEFAULT_MAX_DURATION_S = {"pick_place": 25.0, "lift_box": 20.0, "loco_pick_place": 40.0}
-#: Rate at which recorded rollouts get camera frames [Hz] (rendering costs ~0.1 s a frame on a CPU).
+#: Rate at which recorded rollouts get camera frames [Hz] (rendering costs ~20 ms a frame on a CPU).
 RECORD_CAMERA_HZ = 10.0
 
 
@@ -82,6 +82,9 @@ def evaluate(policy: ChunkPolicy, task: str, episodes: int, seed: int = 0, rtc: 
     max_ticks = int(round(max_s * rtc.control_hz))
     hold_ticks = max(1, int(round(success_hold_s * rtc.control_hz)))
     cameras = tuple(dict.fromkeys((*policy.cameras, *record_cameras)))
+    # render at the size the policy was trained on (its crop is in those pixels), else the sim's default
+    trained_shapes = [tuple(getattr(policy, "camera_shapes", {}).get(c, ())) for c in policy.cameras]
+    camera_size = next((hw for hw in trained_shapes if len(hw) == 2), None)
     report = EvalReport(task)
     writer = None
     bar = None
@@ -92,7 +95,8 @@ def evaluate(policy: ChunkPolicy, task: str, episodes: int, seed: int = 0, rtc: 
     try:
         for i in range(episodes):
             ep_seed = seed + i
-            sim_cfg = SimConfig(task=task, seed=ep_seed, cameras=cameras)
+            sim_cfg = SimConfig(task=task, seed=ep_seed, cameras=cameras,
+                                **({"camera_size": camera_size} if camera_size else {}))
             backend = SimBackend(sim_cfg)
             backend.start()
             sim = backend.sim

@@ -38,6 +38,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--camera", action="append", default=[], metavar="NAME",
                    help="camera input (repeat for several); none = state-only input")
     d.add_argument("--image-size", type=int, nargs=2, default=(96, 128), metavar=("H", "W"), help="image size [px]")
+    d.add_argument("--image-crop", type=int, nargs=4, default=(), metavar=("TOP", "LEFT", "H", "W"),
+                   help="cut this region [px of the recorded frame] out before resizing (default: whole frame)")
+    d.add_argument("--image-shift", type=int, default=0, metavar="PX",
+                   help="augmentation: shift training images randomly by up to PX pixels (default 0: off)")
     d.add_argument("--successful-only", action="store_true", help="only episodes annotated successful")
     d.add_argument("--task", action="append", default=[], metavar="NAME", help="only episodes of this task (repeatable)")
     d.add_argument("--segment", action="append", default=[], metavar="LABEL",
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     window = WindowConfig(
         horizon=args.horizon, cameras=tuple(args.camera), image_size=tuple(args.image_size),
+        image_crop=tuple(args.image_crop),
         successful_only=args.successful_only, tasks=tuple(args.task), segment_labels=tuple(args.segment),
         val_fraction=args.val_fraction, split_seed=args.seed, norm_mode=NormMode(args.norm),
     )
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(args.warmup, args.steps),
         ema_decay=args.ema, max_delay=args.max_delay, device=args.device, bf16=not args.no_bf16,
         num_threads=args.threads, seed=args.seed, val_every=args.val_every, ckpt_every=args.ckpt_every,
-        log_every=min(25, args.steps),
+        log_every=min(25, args.steps), image_shift=args.image_shift,
     )
     logging.getLogger(__name__).info("window %s; model %s; training %s", window, model, train)
     result = Trainer(args.dataset, args.out, window, model, train, resume=args.resume,

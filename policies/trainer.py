@@ -169,6 +169,7 @@ class Trainer:
 
         from policies.flow import flow_loss
         from policies.model import ActionExpert, count_parameters
+        from policies.vision import random_shift
 
         cfg = self.config
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -222,7 +223,9 @@ class Trainer:
         meta = CheckpointMeta(
             model=self.model_config, window=self.window, train=cfg, dataset=self.dataset_location,
             train_episodes=tuple(train_ids), val_episodes=tuple(val_ids), instructions=tuple(train_ds.instructions),
-            tasks=tuple(train_ds.tasks), step=step, extra={"n_parameters": n_params, "world_size": world},
+            tasks=tuple(train_ds.tasks), step=step, extra={"n_parameters": n_params, "world_size": world,
+                                                           "camera_shapes": {c: list(hw) for c, hw in
+                                                                             train_ds.camera_shapes.items()}},
         )
         if is_main:
             log.info(
@@ -283,6 +286,8 @@ class Trainer:
                 rng = np.random.default_rng((cfg.seed, rank, step))
                 batch = train_ds.batch(rng.integers(0, len(train_ds), cfg.batch_size), device)
                 gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
+                if cfg.image_shift and "images" in batch:
+                    batch["images"] = random_shift(batch["images"], cfg.image_shift, gen)
                 if autocast is not None:
                     with autocast:
                         loss = flow_loss(net, batch, cfg.max_delay, gen)

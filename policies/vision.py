@@ -51,3 +51,26 @@ def build_image_encoder(config: ModelConfig) -> nn.Module:
     if config.image_encoder is ImageEncoderKind.SMALL_CNN:
         return SmallCNN(config.width, config.vision_grid)
     raise ValueError(f"unhandled image encoder {config.image_encoder}")  # unreachable: the enum is closed
+
+
+def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training augmentation: shift every image by a random whole number of pixels in [-pad, pad].
+
+    ``images`` (B, n_cam, 3, h, w), any dtype; the borders are padded by repeating the edge
+    pixels and a (h, w) window is cut out at a random offset per image (as in DrQ). The
+    encoder then cannot rely on exact pixel positions, which it would otherwise memorise
+    from a few dozen demonstrations.
+    """
+    if pad <= 0:
+        return images
+    import torch.nn.functional as F
+
+    B, n, c, h, w = images.shape
+    flat = images.reshape(B * n, c, h, w)
+    padded = F.pad(flat.float(), (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (B * n, 2), generator=generator, device=images.device)
+    out = torch.empty_like(flat)
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        out[i] = padded[i, :, dy:dy + h, dx:dx + w].to(flat.dtype)
+    return out.view(B, n, c, h, w)
+

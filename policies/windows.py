@@ -7,7 +7,7 @@ A window starts at row t of an episode and holds
                                                          episode (or of the selected segment)
                                                          repeat its last action
     images     the latest frame at or before row t of each configured camera
-               (n_cam, 3, h, w) uint8, resized
+               (n_cam, 3, h, w) uint8, cropped (``image_crop``) and resized
     instruction the episode's instruction as hashed word ids (policies.instruction)
 
 Episodes are selected from their annotations (:func:`select_episodes`: finished and not
@@ -15,7 +15,9 @@ deleted, optionally successful only, of given tasks, rows inside segments with g
 labels, inside the ``trim`` range) and split into training and validation sets by episode
 (:func:`split_episodes`), never by row, so validation windows come from unseen episodes.
 States and actions of every selected episode are held in memory (36 floats per row:
-a 50-episode dataset is a few MB); camera frames are decoded on demand.
+a 50-episode dataset is a few MB). Camera frames are decoded, cropped and resized once and
+kept in memory when they fit in :data:`IMAGE_CACHE_BYTES` (50 episodes of one 30 Hz camera
+at 80x128 px: ~0.6 GB), else decoded on demand for every batch.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
     from recorder import Dataset, EpisodeInfo
 
 log = logging.getLogger(__name__)
+
+#: Largest size of the in-memory cache of prepared camera frames [bytes]; above it frames are
+#: decoded for every batch (slow: a JPEG decode and a resize per image).
+IMAGE_CACHE_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class WindowDataset:
         stats: normalisation statistics; None computes them from these episodes (do that
             for the training split and pass the result to the validation split).
         instruction_buckets: hashed vocabulary size (the model's ``instruction_buckets``).
+        cache_images: keep the prepared frames in memory (None: when they fit in :data:`IMAGE_CACHE_BYTES`).
     Raises:
         DatasetWindowError: no window survives the filters, or a stream has the wrong width.
     """
@@ -131,6 +138,7 @@ class WindowDataset:
         config: WindowConfig,
         stats: NormStats | None = None,
         instruction_buckets: int = 1024,
+        cache_images: bool | None = None,
     ):
         self.dataset = dataset if hasattr(dataset, "episodes") else open_dataset(dataset)
         self.config = config
@@ -148,6 +156,7 @@ class WindowDataset:
         self._frame_rows: dict[str, dict[str, np.ndarray]] = {}
         self.spans: list[Span] = []
         states, actions_padded, offsets, lengths, rows_per_span = [], [], [], [], []
+        shapes: dict[str, set[tuple[int, int]]] = {}
         total = 0
         H = config.horizon
         for eid in self.episode_ids:
@@ -169,6 +178,9 @@ class WindowDataset:
                 )
             if config.cameras:
                 self._frame_rows[eid] = {c: _latest_valid_rows(reader, c, n) for c in config.cameras}
+                for c in config.cameras:
+                    shape = reader.attrs.get("cameras", {}).get(c, {})
+                    shapes.setdefault(c, set()).add((int(shape.get("height", 0)), int(shape.get("width", 0))))
             for span in _spans(infos[eid], reader.time[:n], config):
                 s = state[span.start:span.stop]
                 a = action[span.start:span.stop]
@@ -186,6 +198,14 @@ class WindowDataset:
                 f"(successful_only={config.successful_only}, tasks={list(config.tasks)}, "
                 f"segments={list(config.segment_labels)}); relax the filters or annotate episodes"
             )
+        mixed = {c: sorted(v) for c, v in shapes.items() if len(v) > 1}
+        if mixed and config.image_crop:
+            raise DatasetWindowError(
+                f"the episodes record camera frames of different sizes {mixed}; an image crop is given in pixels "
+                "of one frame size: train on episodes of one size, or without --image-crop"
+            )
+        #: camera name -> (height, width) [px] of the recorded frames (the first episode's)
+        self.camera_shapes: dict[str, tuple[int, int]] = {c: sorted(v)[0] for c, v in shapes.items()}
         self._states = np.concatenate(states)  # (N, 32) raw
         self._actions = np.concatenate(actions_padded)  # (sum(T + H - 1), 36) raw
         self._raw_actions = np.concatenate([a[:n] for a, n in zip(actions_padded, lengths)])
@@ -200,6 +220,9 @@ class WindowDataset:
         self._actions_n = self.stats.normalize_action(self._actions.astype(np.float64)).astype(np.float32)
         self.instruction_buckets = instruction_buckets
         self._instr = {s.instruction: encode_instruction(s.instruction, instruction_buckets) for s in self.spans}
+        self._image_cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        if config.cameras:
+            self._cache_images(cache_images)
 
     def __len__(self) -> int:
         return len(self._span_of)
@@ -226,18 +249,43 @@ class WindowDataset:
         instr = np.stack([self._instr[self.spans[s].instruction] for s in span])
         return {"state": state, "actions": chunk, "action_is_real": is_real, "instruction_ids": instr}
 
+    def _cache_images(self, enabled: bool | None) -> None:
+        """Decode and prepare every frame the windows use, once (see :data:`IMAGE_CACHE_BYTES`)."""
+        h, w = self.config.image_size
+        needed = {(eid, cam): np.unique(rows) for eid, by_cam in self._frame_rows.items() for cam, rows in by_cam.items()}
+        n_bytes = sum(len(r) for r in needed.values()) * 3 * h * w
+        if enabled is None:
+            enabled = n_bytes <= IMAGE_CACHE_BYTES
+            if not enabled:
+                log.warning("the camera frames need %.1f GB at %dx%d px, more than the %.1f GB cache: decoding them "
+                            "for every batch (slow); lower --image-size or crop", n_bytes / 1e9, w, h,
+                            IMAGE_CACHE_BYTES / 1e9)
+        if not enabled:
+            return
+        for (eid, cam), rows in needed.items():
+            reader = self._readers[eid]
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            frames = reader.frames(cam, lo, hi, fast=True)[rows - lo]
+            self._image_cache[(eid, cam)] = (rows, prepare_images(frames, (h, w), self.config.image_crop))
+        log.info("%d camera frames prepared in memory (%.0f MB)", sum(len(r) for r in needed.values()), n_bytes / 1e6)
+
     def images(self, index: np.ndarray) -> np.ndarray:
-        """(B, n_cam, 3, h, w) uint8 frames of windows ``index`` at ``config.image_size``."""
+        """(B, n_cam, 3, h, w) uint8 frames of windows ``index``, cropped and resized to ``config.image_size``."""
         index = np.asarray(index, dtype=np.int64)
         h, w = self.config.image_size
         out = np.zeros((len(index), len(self.config.cameras), 3, h, w), dtype=np.uint8)
         for b, i in enumerate(index):
             span = self.spans[self._span_of[i]]
-            reader = self._readers[span.episode_id]
             row = span.start + int(self._row_of[i])
             for c, cam in enumerate(self.config.cameras):
                 frame_row = int(self._frame_rows[span.episode_id][cam][row])
-                out[b, c] = resize_image(reader.frame(cam, frame_row), (h, w))
+                cached = self._image_cache.get((span.episode_id, cam))
+                if cached is not None:
+                    rows, prepared = cached
+                    out[b, c] = prepared[np.searchsorted(rows, frame_row)]
+                else:
+                    frame = self._readers[span.episode_id].frame(cam, frame_row, fast=True)
+                    out[b, c] = prepare_images(frame[None], (h, w), self.config.image_crop)[0]
         return out
 
     def batch(self, index: np.ndarray, device: "torch.device | str" = "cpu") -> dict[str, "torch.Tensor"]:
@@ -267,13 +315,35 @@ def _latest_valid_rows(reader, camera: str, n: int) -> np.ndarray:
     return rows
 
 
-def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, h, w) uint8, area-averaged (antialiased bilinear) to ``size`` (h, w) [px]."""
+def prepare_images(rgb: np.ndarray, size: tuple[int, int], crop: tuple[int, ...] = ()) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB frames -> (N, 3, h, w) uint8: cut out ``crop`` (top, left, height,
+    width) [px] when given, then area-average (antialiased bilinear) to ``size`` (h, w) [px].
+
+    The same function prepares the training frames and the robot's frames at inference.
+
+    Raises:
+        DatasetWindowError: the crop does not fit inside the frames.
+    """
     import torch
     import torch.nn.functional as F
 
+    rgb = np.asarray(rgb)
+    if crop:
+        top, left, ch, cw = (int(v) for v in crop)
+        if top + ch > rgb.shape[1] or left + cw > rgb.shape[2]:
+            raise DatasetWindowError(
+                f"image crop (top={top}, left={left}, height={ch}, width={cw}) does not fit in "
+                f"{rgb.shape[2]}x{rgb.shape[1]} px frames; choose a crop inside the frame"
+            )
+        rgb = rgb[:, top:top + ch, left:left + cw]
     h, w = size
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2)
     if x.shape[-2:] != (h, w):
-        x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-    return x[0].round().clamp(0, 255).to(torch.uint8).numpy()
+        x = F.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        x = x.round().clamp(0, 255).to(torch.uint8)
+    return x.numpy()
+
+
+def resize_image(rgb: np.ndarray, size: tuple[int, int], crop: tuple[int, ...] = ()) -> np.ndarray:
+    """One (H, W, 3) uint8 RGB frame -> (3, h, w) uint8 (:func:`prepare_images`)."""
+    return prepare_images(np.asarray(rgb)[None], size, crop)[0]

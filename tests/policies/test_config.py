@@ -5,7 +5,8 @@ from teleop.exceptions import ConfigError
 
 
 def test_configs_round_trip_through_dicts():
-    w = WindowConfig(horizon=20, cameras=("head",), image_size=(32, 48), tasks=("pick_place",), norm_mode=NormMode.QUANTILE)
+    w = WindowConfig(horizon=20, cameras=("head",), image_size=(32, 48), image_crop=(40, 0, 80, 160),
+                     tasks=("pick_place",), norm_mode=NormMode.QUANTILE)
     assert WindowConfig.from_dict(to_dict(w)) == w
     m = ModelConfig.preset("cpu-small", cameras=("head",), vision_grid=(2, 2))
     assert ModelConfig.from_dict(to_dict(m)) == m
@@ -19,6 +20,9 @@ def test_configs_round_trip_through_dicts():
         (lambda: WindowConfig(horizon=0), r"WindowConfig.horizon=0 .*\[1, 256\]"),
         (lambda: WindowConfig(val_fraction=0.9), r"val_fraction=0.9"),
         (lambda: WindowConfig(cameras=("head", "head")), "twice"),
+        (lambda: WindowConfig(image_crop=(0, 0, 80)), r"image_crop=\(0, 0, 80\) must be \(top, left, height, width\)"),
+        (lambda: WindowConfig(image_crop=(0, 0, 0, 80)), r"image_crop.height=0"),
+        (lambda: TrainConfig(image_shift=-1), r"TrainConfig.image_shift=-1"),
         (lambda: ModelConfig(width=100, heads=8), "multiple of heads"),
         (lambda: ModelConfig.preset("huge"), "valid presets: cpu-tiny"),
         (lambda: TrainConfig(lr=0.0), r"TrainConfig.lr=0.0"),

@@ -83,3 +83,22 @@ def test_size_presets_span_cpu_to_500m_without_allocating():
     n = count_parameters(big)
     assert 4.0e8 < n < 6.0e8, n
     assert all(p.device.type == "meta" for p in big.parameters())
+
+
+def test_random_shift_moves_each_image_by_at_most_pad_pixels():
+    from policies.vision import random_shift
+
+    images = torch.zeros(64, 1, 3, 16, 20, dtype=torch.uint8)
+    images[:, 0, :, 8, 10] = 255  # one bright pixel in the middle
+    assert random_shift(images, 0) is images
+    out = random_shift(images, 3, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    shifts = set()
+    for i in range(64):
+        ys, xs = torch.nonzero(out[i, 0, 0] == 255, as_tuple=True)
+        assert len(ys) == 1  # the pixel moved, nothing else appeared (the border repeats zeros)
+        dy, dx = int(ys[0]) - 8, int(xs[0]) - 10
+        assert abs(dy) <= 3 and abs(dx) <= 3
+        shifts.add((dy, dx))
+    assert len(shifts) > 10  # shifts differ between images
+

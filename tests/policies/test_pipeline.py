@@ -73,18 +73,22 @@ def test_record_train_rollout(tmp_path, capsys):
 
 
 def test_image_path_short_run(tmp_path):
-    """Camera input end to end: recorded frames -> CNN vision tokens -> rollout rendering at request time."""
+    """Camera input end to end: recorded frames -> crop, resize, random shifts -> CNN vision tokens ->
+    rollout rendering at request time, at the recorded frame size so that the crop means the same pixels."""
     data, ckpt, rollouts = tmp_path / "demos", tmp_path / "ckpt", tmp_path / "rollouts"
     record_scripted_episodes(data, episodes=2, seconds=1.0, cameras=("head",))
     assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--steps", "8", "--model", "cpu-tiny",
-                 "--batch-size", "8", "--camera", "head", "--image-size", "48", "64", "--val-fraction", "0.5",
-                 "--threads", "1"]) == 0
+                 "--batch-size", "8", "--camera", "head", "--image-crop", "16", "0", "32", "64", "--image-size", "16",
+                 "32", "--image-shift", "2", "--horizon", "16", "--val-fraction", "0.5", "--threads", "1"]) == 0
     from policies.checkpoint import read_meta
 
     meta = read_meta(ckpt)
     assert meta.window.cameras == ("head",) and meta.model.cameras == ("head",)
+    assert meta.window.image_crop == (16, 0, 32, 64) and meta.train.image_shift == 2
+    assert meta.extra["camera_shapes"] == {"head": [48, 64]}
     assert main(["rollout", "--checkpoint", str(ckpt), "--robot", "sim", "--episodes", "1", "--max-duration", "0.5",
                  "--latency-ms", "100", "--record", str(rollouts), "--record-camera", "head"]) == 0
     reader = Dataset.open(rollouts).episode(0)
     assert reader.cameras == ["head"] and abs(reader.n_rows - 15) <= 1
+    assert reader.frame("head", 0).shape == (48, 64, 3)  # rendered at the size the policy was trained on
     assert reader.frame("head", 0).mean() > 10  # a rendered scene, not an empty frame

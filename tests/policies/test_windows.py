@@ -82,3 +82,28 @@ def test_a_slower_camera_gives_the_latest_frame_before_the_row(tmp_path):
     ds = WindowDataset(path, None, WindowConfig(cameras=("head",), image_size=(48, 64)))
     red = ds.images(np.arange(8))[:, 0, 0].astype(float).mean(axis=(1, 2))
     np.testing.assert_allclose(red, [0, 0, 0, 15, 15, 15, 30, 30], atol=3)  # frames at rows 0, 3, 6
+
+
+def test_crop_cuts_the_region_out_before_the_resize(tmp_path):
+    # synthetic frames: green 200 in the top half, 0 in the bottom half; red = 5 * row
+    path = write_synthetic_dataset(tmp_path / "crop", episodes=2, T=12, cameras=("head",), camera_shape=(48, 64))
+    top = WindowDataset(path, None, WindowConfig(cameras=("head",), image_size=(16, 32), image_crop=(0, 0, 24, 64)))
+    bottom = WindowDataset(path, None, WindowConfig(cameras=("head",), image_size=(16, 32), image_crop=(26, 8, 22, 48)))
+    green_top = top.images(np.arange(12))[:, 0, 1].astype(float)
+    green_bottom = bottom.images(np.arange(12))[:, 0, 1].astype(float)
+    assert green_top.min() > 180 and green_bottom.max() < 20
+    red = bottom.images(np.array([3, 12 + 9]))[:, 0, 0].astype(float).mean(axis=(1, 2))
+    np.testing.assert_allclose(red, [15, 45], atol=3)
+    with pytest.raises(DatasetWindowError, match="does not fit in 64x48 px frames"):
+        WindowDataset(path, None, WindowConfig(cameras=("head",), image_crop=(30, 0, 24, 64)))
+
+
+def test_cached_frames_equal_frames_decoded_per_batch(tmp_path):
+    path = write_synthetic_dataset(tmp_path / "cache", episodes=2, T=15, cameras=("head",), camera_every=2)
+    cfg = WindowConfig(cameras=("head",), image_size=(24, 32), image_crop=(4, 4, 40, 56))
+    cached = WindowDataset(path, None, cfg, cache_images=True)
+    direct = WindowDataset(path, None, cfg, cache_images=False)
+    index = np.array([0, 1, 5, 14, 15, 22, 29])
+    assert cached._image_cache and not direct._image_cache
+    np.testing.assert_array_equal(cached.images(index), direct.images(index))
+
