@@ -236,7 +236,13 @@ class CapsuleCollisionBarrier(Barrier):
     def margins_of(self, data: pin.Data, pairs) -> list[float]:
         """:math:`h_j` [m] of the pairs ``pairs`` (indices) from the frame placements in ``data``,
         without Jacobians (a cheap check after a step)."""
-        poses = self._capsule_poses(data)
+        model = self.model
+        frame = pin.updateFramePlacement
+        poses: dict[int, list[list[float]]] = {}
+        for j in pairs:  # read only the frames of the capsules involved
+            for i in self._pairs[j]:
+                if i not in poses:
+                    poses[i] = frame(model, data, self._frame_ids[i]).homogeneous.tolist()
         out = []
         for j in pairs:
             ia, ib = self._pairs[j]

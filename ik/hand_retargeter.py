@@ -315,8 +315,9 @@ class HandRetargeter:
                     break
                 continue
             H = G[:7, :7]
+            Hd = G.reshape(-1)[0:63:9]  # view of the diagonal of H
             if mu < 0.0:
-                mu = 1e-3 * float(H.trace()) / 7.0
+                mu = 1e-3 * float(Hd.sum()) / 7.0  # trace(H) / 7
             else:
                 mu = max(mu * 0.3, 1e-12)
             g = G[:7, 7] + lam2 * dq
@@ -325,7 +326,6 @@ class HandRetargeter:
             q_l, g_l = q.tolist(), g.tolist()
             free = [not ((qi <= lo and gi > 0.0) or (qi >= hi and gi < 0.0))
                     for qi, gi, lo, hi in zip(q_l, g_l, q_lo, q_hi)]
-            Hd = G.reshape(-1)[0:63:9]  # view of the diagonal of H = G[:7, :7]
             Hd += lam2 + mu
             if not all(free):
                 ff, not_f, f = self._free_masks(tuple(free))
