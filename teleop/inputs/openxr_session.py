@@ -257,6 +257,7 @@ class OpenXRSession:
         self._error: BaseException | None = None
         self._requests: list[tuple[str, LayerClient, threading.Event, list]] = []
         self.frames_ended = 0
+        self.frame_cpu_s = 0.0  # frame thread CPU time over the frames ended (time.thread_time) [s]
         self.display_time_ns: int | None = None  # predictedDisplayTime of the newest xrWaitFrame [XrTime ns]
         self.display_period_ns: int | None = None
 
@@ -599,6 +600,7 @@ class OpenXRSession:
                     time.sleep(0.005)
                     continue
             fs = xr.wait_frame(self.session, wait_info)
+            cpu0 = time.thread_time()
             xr.begin_frame(self.session, begin_info)
             self.display_time_ns, self.display_period_ns = int(fs.predicted_display_time), int(fs.predicted_display_period)
             now = clock.now()
@@ -611,9 +613,10 @@ class OpenXRSession:
                 display_time=fs.predicted_display_time, environment_blend_mode=blend or self.opaque_mode,
                 layers=layers))
             submitted = clock.now()
-            self.frames_ended += 1
             for client in self._layers:
                 client.after_end_frame(submitted)
+            self.frames_ended += 1
+            self.frame_cpu_s += time.thread_time() - cpu0
 
     def next_display_time_ns(self, t_xr_now: int) -> int | None:
         """The first predicted display time at or after ``t_xr_now`` (None without a frame loop)."""
