@@ -79,7 +79,10 @@ class KillTrials:
     earlier_total: int = 0
     loss_s: list[float] = field(default_factory=list)
     loss_by_mode: dict[str, list[float]] = field(default_factory=dict)
-    orphans_flushed: int = 0  # interrupted episodes whose writer process wrote all it had (teleop killed)
+    #: teleop-process kills whose writer process then wrote every row it had (``writer_exit`` noted), or
+    #: finished the episode (the kill came between its last row and the end of ``finish``)
+    fully_written: int = 0
+    interrupted_detail: list[tuple] = field(default_factory=list)  # (episode, kill mode, rows kept, note)
     failures: list[str] = field(default_factory=list)
 
 
@@ -158,7 +161,11 @@ def run_kill_trials(path: Path, n_kills: int, seed: int = 0, min_s: float = 1.5,
             loss = last_data[info.episode_id] - kept
             out.loss_s.append(loss)
             out.loss_by_mode.setdefault(mode_of[info.episode_id], []).append(loss)
-            out.orphans_flushed += bool(info.attrs.get("writer_exit"))
+            if mode_of[info.episode_id] == "teleop":
+                out.fully_written += bool(info.attrs.get("writer_exit")) or info.status is EpisodeStatus.COMPLETE
+            out.interrupted_detail.append((info.episode_id, mode_of[info.episode_id], info.n_rows,
+                                           info.attrs.get("writer_exit") or info.attrs.get("recovery_note")
+                                           or info.attrs.get("discard_reason")))
             if info.status not in (EpisodeStatus.RECOVERED, EpisodeStatus.DISCARDED, EpisodeStatus.COMPLETE):
                 out.failures.append(f"{info.episode_id} is {info.status.value} after recovery")
             if loss > max_loss_s:
