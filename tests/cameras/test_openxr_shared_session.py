@@ -20,7 +20,13 @@ from teleop import clock
 from teleop.inputs import SourceStatus
 from teleop.operator_frame import ControllerAxis, OperatorFrame, Side, TrackerRole
 from tests.cameras.conftest import read_meta, read_ppm
-from tests.cameras.test_openxr_view import STRIP, _Feed, _pattern, _wait_for_dump, _wait_until
+from tests.cameras.test_openxr_view import (
+    STRIP,
+    _Feed,
+    _pattern,
+    _wait_for_dump,
+    _wait_until,
+)
 from tests.inputs.test_openxr_backend import RIG
 
 pytest.importorskip("xr", reason="pyopenxr (extra 'openxr') is not installed")
@@ -127,7 +133,7 @@ def test_view_works_on_a_runtime_without_headless(xr_view_runtime, shared):
     """A runtime without XR_MND_headless (e.g. Meta's) serves the input through the view's graphics session."""
     dump = xr_view_runtime("extensions XR_KHR_opengl_enable XR_MNDX_egl_enable XR_KHR_convert_timespec_time\n"
                            + RIG)
-    xs, source, view, feed = shared()
+    _, source, view, feed = shared()
     img = _pattern(20, 24, seed=13)
     feed.put(img.copy())
     source.start()
@@ -181,7 +187,7 @@ def test_a_second_private_session_is_refused(xr_view_runtime, shared):
     from teleop.inputs.openxr_view import HeadsetView
 
     xr_view_runtime(RIG)
-    xs, source, view, feed = shared()
+    _, source, view, feed = shared()
     feed.put(_pattern(8, 8, seed=15))
     source.start()
     view.start()
