@@ -139,9 +139,8 @@ class CapsuleCollisionBarrier(Barrier):
         self._radius_sum = [float(self._radius[a] + self._radius[b]) for a, b in self._pairs]
         self._J_dirty = False
         self._any_active = False
-        # capsule axis end points and centres in their frames (floats)
+        # capsule axis end points in their frames (floats)
         self._local_ends = [(tuple(map(float, c.p0)), tuple(map(float, c.p1))) for c in capsules]
-        self._local_centres = [tuple(0.5 * (float(a) + float(b)) for a, b in zip(c.p0, c.p1)) for c in capsules]
         self._min_margin = float("inf")
         self._active_pairs: list[int] = []
         self._h_list: list[float] = []
@@ -177,8 +176,9 @@ class CapsuleCollisionBarrier(Barrier):
         The sphere test and the closest points are plain float arithmetic (a few 3-vectors);
         frame Jacobians are fetched only for the capsules of active pairs.
         """
-        poses = self._capsule_poses(data)
-        centres = [_transform(M, c) for M, c in zip(poses, self._local_centres)]
+        model = self.model
+        frame = pin.updateFramePlacement  # computes and returns one frame's placement, no proxy object
+        centres = [frame(model, data, fid).translation.tolist() for fid in self._centre_fids]
         act_d = self.activation_distance
         active = []
         h = []
@@ -195,7 +195,7 @@ class CapsuleCollisionBarrier(Barrier):
         if active:
             self._active[active] = True
             frame_jac: dict[int, np.ndarray] = {}
-            model = self.model
+            poses = self._capsule_poses(data, active)
             for j in active:
                 ia, ib = self._pairs[j]
                 pa, pb = self._closest(poses, ia, ib)
@@ -221,11 +221,17 @@ class CapsuleCollisionBarrier(Barrier):
         self._h_list = h
         self._min_margin = min(h)
 
-    def _capsule_poses(self, data: pin.Data) -> list[list[list[float]]]:
-        """Placements (4x4 rows of floats) of the capsules' frames, from the joint placements in ``data``."""
+    def _capsule_poses(self, data: pin.Data, pairs) -> dict[int, list[list[float]]]:
+        """Placements (4x4 rows of floats) of the frames of the capsules of ``pairs``, from the joint
+        placements in ``data``."""
         model = self.model
         frame = pin.updateFramePlacement  # computes and returns one frame's placement, no proxy object
-        return [frame(model, data, fid).homogeneous.tolist() for fid in self._frame_ids]
+        poses: dict[int, list[list[float]]] = {}
+        for j in pairs:
+            for i in self._pairs[j]:
+                if i not in poses:
+                    poses[i] = frame(model, data, self._frame_ids[i]).homogeneous.tolist()
+        return poses
 
     def _closest(self, poses, ia: int, ib: int):
         """Closest points (world, floats) of the axes of capsules ``ia`` and ``ib``."""
@@ -236,13 +242,7 @@ class CapsuleCollisionBarrier(Barrier):
     def margins_of(self, data: pin.Data, pairs) -> list[float]:
         """:math:`h_j` [m] of the pairs ``pairs`` (indices) from the frame placements in ``data``,
         without Jacobians (a cheap check after a step)."""
-        model = self.model
-        frame = pin.updateFramePlacement
-        poses: dict[int, list[list[float]]] = {}
-        for j in pairs:  # read only the frames of the capsules involved
-            for i in self._pairs[j]:
-                if i not in poses:
-                    poses[i] = frame(model, data, self._frame_ids[i]).homogeneous.tolist()
+        poses = self._capsule_poses(data, pairs)
         out = []
         for j in pairs:
             ia, ib = self._pairs[j]
