@@ -854,5 +854,5 @@ class UpperBodyIK:
             wrist_orientation_error=np.array(rot_err), head_height_error=head_err, min_collision_distance=min_dist,
             qp_failed=qp_failed, rejected=tuple(rejected),
         )
-        return UpperBodySolution(arm_q=q[_Q_ARMS].copy(), torso_rpy=q[_Q_TORSO_RPY].copy(),
+        return UpperBodySolution(arm_q=q[_Q_ARMS].copy(), torso_rpy=q[_Q_TORSO_RPY],  # fancy index: a copy
                                  torso_height=float(q[_Q_HEIGHT]), info=info)
