@@ -151,8 +151,11 @@ class Ring:
         if isinstance(self._buffer, mmap.mmap):
             try:
                 self._buffer.close()
-            except BufferError:  # a caller still holds a view; the OS unmaps at exit
-                pass
+            except BufferError:  # a view is still alive somewhere: the OS unmaps it at exit
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "recorder ring %s is still referenced; it stays mapped until this process exits", self.path)
         if self._owner:
             self.unlink()
 

@@ -36,10 +36,10 @@ stream there and marks it ``recovered``.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -82,7 +82,8 @@ RESERVED_ATTRS = frozenset(
 )
 #: Log at most one back-pressure warning per this many dropped rows (the count is exact anyway).
 _DROP_LOG_EVERY = 30
-_STOP = None
+#: How often the copier thread looks for new rows [s] (append never wakes it).
+_COPIER_POLL_S = 0.004
 _S = {name: i for i, name in enumerate(STAT_FIELDS)}
 #: How long the copier thread waits for a row before it checks the writer's health [s].
 _HEALTH_S = 0.1
@@ -239,7 +240,9 @@ class EpisodeWriter:
         self._frames_copied_reuse: set[str] = set()
         self._finalize_s: float | None = None
         # The copier thread and the writer connections.
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: collections.deque = collections.deque()  # (rows ready, frame copies) for the copier
+        self._stopping = False
+        self._slot_views: list[list[np.ndarray]] = []
         self._copier: threading.Thread | None = None
         self._published = 0
         self._ctrl = None
@@ -335,7 +338,7 @@ class EpisodeWriter:
         if depth > self._queue_depth_max:
             self._queue_depth_max = depth
         self._rows_appended += 1
-        self._queue.put((k + 1, copies))
+        self._queue.append((k + 1, copies))  # no wake-up: the copier polls (a futex wake costs the loop more)
         return True
 
     def _drop(self, frames: bool) -> bool:
@@ -352,7 +355,8 @@ class EpisodeWriter:
         return False
 
     def _fill_numeric(self, slot: int, rec: TickRecord) -> None:
-        for spec, ring_arr in self._numeric:
+        copyto = np.copyto
+        for (spec, _), dst in zip(self._numeric, self._slot_views[slot]):
             source, name = spec.source, spec.name
             if source is None:
                 value = rec.state if name == schema.STATE else rec.action
@@ -376,7 +380,7 @@ class EpisodeWriter:
                         f"episode {self.episode_id}: stream '{spec.key}' has shape {value.shape}, "
                         f"expected {spec.shape} (fixed by the first row)"
                     )
-            ring_arr[slot] = value
+            copyto(dst, value, casting="unsafe")
 
     @staticmethod
     def _stamp_of(stamp: float | None, arrays) -> float:
@@ -453,6 +457,8 @@ class EpisodeWriter:
         self._ring, self._layout = ring, layout
         self._q, self._f = q, f
         self._numeric = list(zip(numeric, ring.streams))
+        # Per-slot views (0-d for scalar streams), so append indexes nothing.
+        self._slot_views = [[arr[slot, ...] for arr in ring.streams] for slot in range(q)]
         self._has_robot, self._has_operator = layout.has_robot, layout.has_operator
         self._cam_names, self._cam_shapes, self._cam_set = names, shapes, frozenset(names)
         self._cam_sync = [self._cfg.copy_frames] * len(names)
@@ -510,18 +516,22 @@ class EpisodeWriter:
         """Copy frames into the ring (numpy releases the GIL), then publish the row to the writer."""
         from recorder.sink import COUNT
 
-        get, send, pack = self._queue.get, self._data.send_bytes, COUNT.pack
-        copyto = np.copyto
+        popleft, send, pack = self._queue.popleft, self._data.send_bytes, COUNT.pack
+        copyto, monotonic, sleep = np.copyto, time.monotonic, time.sleep
         n = 0
+        checked = monotonic()
         while True:
             try:
-                item = get(timeout=_HEALTH_S)
-            except queue.Empty:
-                if not self._check_writer():
+                item = popleft()
+            except IndexError:
+                if self._stopping:
                     return
+                if monotonic() - checked >= _HEALTH_S:
+                    checked = monotonic()
+                    if not self._check_writer():
+                        return
+                sleep(_COPIER_POLL_S)
                 continue
-            if item is _STOP:
-                return
             count, copies = item
             for dst, src in copies:
                 copyto(dst, src)
@@ -629,16 +639,10 @@ class EpisodeWriter:
         """Stop the copier thread after it published every queued row; returns rows that came too late."""
         if self._copier is None:
             return 0
-        self._queue.put(_STOP)
+        self._stopping = True  # the copier publishes what is queued, then returns
         self._copier.join(timeout=self._cfg.finish_timeout_s)
-        late = 0
-        while True:  # rows another thread appended after finish/discard began
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                late += 1
+        late = len(self._queue)  # rows another thread appended after finish/discard began
+        self._queue.clear()
         return late
 
     def _await_writer(self, deadline: float) -> dict[str, Any] | None:
@@ -722,6 +726,9 @@ class EpisodeWriter:
                 conn.close()
         if self._ring is not None:
             ring, self._ring = self._ring, None
+            # drop every view of the shared memory first, so it can be unmapped (else it stays mapped)
+            self._slot_views, self._numeric = [], [(spec, None) for spec, _ in self._numeric]
+            self._queue.clear()
             ring.close()  # the creator unlinks the shared file
 
     def finish(self, success: bool | None = None) -> EpisodeInfo:

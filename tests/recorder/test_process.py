@@ -36,8 +36,11 @@ def test_default_mode_is_a_writer_process_and_round_trips(tmp_path):
         assert len(_rings(ds)) == 1  # the episode's ring lives in /dev/shm while it records
         for k in range(45):
             assert ep.append(maker.row(k))
+        ring_name = _rings(ds)[0]
         info = ep.finish(success=True)
         assert _rings(ds) == []  # and is gone once it is finished
+        with open("/proc/self/maps") as maps:
+            assert ring_name not in maps.read()  # unmapped too, not only unlinked
         assert ep.stats["mode"] == "process" and ep.stats["writer_pid"] == ds.writer_pid
         pid = ds.writer_pid
     assert not pid_alive(pid)  # close() ends the writer process
