@@ -205,9 +205,9 @@ def build_session(opts: SessionOptions, ik=None, hands=None):
     task = opts.task or ""
     instruction = backend.sim.task.instruction if opts.robot == "sim" and backend.sim.task else ""
     session = TeleopSession(loop, writer, task=task, instruction=instruction, operator=opts.operator or opts.input,
-                            calibration=profile.to_dict(), config=asdict(opts), profile_name=profile.name)
+                            calibration=profile.to_dict(), config=asdict(opts), profile_name=profile.name,
+                            headset_view=view)
     session.profile_loader = lambda name: load_mapping(name, opts.profiles_dir)[0]
-    session.headset_view = view  # stopped by the caller after session.close()
     status_of.append(session.status)
     log.info("session: input %s, robot %s, task %s, profile %s, %s", opts.input, opts.robot, task, profile.name,
              f"recording into {opts.dataset}" if opts.dataset else "not recording")

@@ -34,9 +34,12 @@ class TeleopSession(SessionControl):
     """Owns a :class:`TeleopLoop` and a ``recorder.DatasetWriter``; see the module docstring."""
 
     def __init__(self, loop: TeleopLoop, writer=None, task: str = "", instruction: str = "", operator: str = "",
-                 calibration: dict | None = None, config: dict | None = None, profile_name: str = ""):
+                 calibration: dict | None = None, config: dict | None = None, profile_name: str = "",
+                 headset_view=None):
         self.loop = loop
         self.writer = writer
+        #: A started ``teleop.inputs.openxr_view.HeadsetView`` the session stops when it closes (or None).
+        self.headset_view = headset_view
         self.task = task
         self.instruction = instruction
         self.operator = operator
@@ -125,7 +128,7 @@ class TeleopSession(SessionControl):
         return t
 
     def close(self) -> None:
-        """Stop the loop, finalize a recording episode, stop devices and the robot (in that order)."""
+        """Stop the loop, finalize a recording episode, stop devices, the robot and the headset view (in that order)."""
         self.loop.request_stop()
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=5.0)
@@ -136,9 +139,13 @@ class TeleopSession(SessionControl):
                 self._episode = None
                 self.loop.recorder = None
         finally:
-            self.loop.stop()
-            if self.writer is not None:
-                self.writer.close()
+            try:
+                self.loop.stop()
+                if self.writer is not None:
+                    self.writer.close()
+            finally:
+                if self.headset_view is not None:
+                    self.headset_view.stop()  # idempotent; stats() stay readable
 
     # -- SessionControl -------------------------------------------------------------------------
     def status(self) -> TeleopStatus:

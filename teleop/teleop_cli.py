@@ -93,11 +93,10 @@ def run(args: argparse.Namespace) -> int:
             episode = session.stop_episode()
             if episode:
                 console.print(f"episode {episode} saved in {args.dataset}")
-        session.close()
-        view = getattr(session, "headset_view", None)
+        session.close()  # stops the headset view too
+        view = session.headset_view
         if view is not None:
             vs = view.stats()
-            view.stop()
             console.print(f"headset view: frame age p50 {vs.age_ms_p50:.0f} ms, p99 {vs.age_ms_p99:.0f} ms; "
                           f"{vs.new_frame_hz:.1f} new frames/s, {vs.submit_hz:.1f} submitted/s")
     return 0
