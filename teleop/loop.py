@@ -53,6 +53,8 @@ OVERRUN_THRESHOLD = 0.005
 ENGAGE_BUTTON = (Side.RIGHT, ControllerButton.PRIMARY)
 #: Controller button that triggers the e-stop (menu on the left controller).
 ESTOP_BUTTON = (Side.LEFT, ControllerButton.MENU)
+#: Controller button that switches the headset between the robot's view and passthrough (Y on the left).
+VIEW_BUTTON = (Side.LEFT, ControllerButton.SECONDARY)
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class TeleopLoop:
         self._ik_targets = None
         self._stop = threading.Event()
         self.on_tick: Callable[["TeleopLoop"], None] | None = None  # session hook, runs at the end of a tick
+        self.on_view_button: Callable[[], None] | None = None  # session hook: VIEW_BUTTON pressed
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -268,6 +271,8 @@ class TeleopLoop:
                 self.safety.engage()
             elif self.safety.state != EngageState.ESTOP:
                 self.safety.disengage()
+        if valid[VIEW_BUTTON[0]] and pressed[VIEW_BUTTON] and self.on_view_button is not None:
+            self.on_view_button()
 
     def _operator_action(self, problem: str | None) -> np.ndarray | None:
         """The action the operator asks for, or None when the input cannot be used."""

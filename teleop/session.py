@@ -40,6 +40,8 @@ class TeleopSession(SessionControl):
         self.writer = writer
         #: A started ``teleop.inputs.openxr_view.HeadsetView`` the session stops when it closes (or None).
         self.headset_view = headset_view
+        if headset_view is not None:
+            loop.on_view_button = self.toggle_passthrough
         self.task = task
         self.instruction = instruction
         self.operator = operator
@@ -146,6 +148,23 @@ class TeleopSession(SessionControl):
             finally:
                 if self.headset_view is not None:
                     self.headset_view.stop()  # idempotent; stats() stay readable
+
+    def toggle_passthrough(self) -> bool:
+        """Switch the headset between the robot's view and passthrough (Y on the left controller).
+
+        Returns whether passthrough is now on. A runtime without a passthrough blend mode keeps
+        the robot's view, and the log says why.
+        """
+        view = self.headset_view
+        if view is None:
+            log.warning("passthrough: no headset view in this session (start it with --headset-view)")
+            return False
+        if view.passthrough_mode is None:
+            log.warning("passthrough: this runtime offers no passthrough blend mode; the headset keeps the robot's view")
+            return False
+        view.set_passthrough(not view.passthrough)
+        log.info("headset shows %s", "passthrough (the room)" if view.passthrough else "the robot's head camera")
+        return view.passthrough
 
     # -- SessionControl -------------------------------------------------------------------------
     def status(self) -> TeleopStatus:

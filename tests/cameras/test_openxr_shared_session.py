@@ -231,3 +231,42 @@ def test_headset_view_needs_a_head_camera():
 
     with pytest.raises(ConfigError, match="--headset-view shows the head camera: add --camera head"):
         SessionOptions(input="scripted", robot="sim", cameras=("left_wrist",), headset_view=True)
+
+
+def test_y_button_switches_the_headset_between_robot_view_and_passthrough(xr_view_runtime):
+    """The operator presses Y (left controller): passthrough; again: the robot's view."""
+    from teleop.app import SessionOptions, build_session
+
+    script = """
+blend_modes opaque alpha_blend
+display_hz 60
+device /user/hand/left /interaction_profiles/oculus/touch_controller
+device /user/hand/right /interaction_profiles/oculus/touch_controller
+at 0
+pose /user/head 0.1 1.6 -0.2 0 0 0 1
+pose /user/hand/left/input/grip/pose -0.2 1.1 -0.3 0 0 0 1
+pose /user/hand/right/input/grip/pose 0.25 1.05 -0.4 0 0 0 1
+at 0.6
+value /user/hand/left/input/y/click 1
+at 0.9
+value /user/hand/left/input/y/click 0
+"""
+    dump = xr_view_runtime(script)
+    session = build_session(SessionOptions(input="openxr", robot="sim", task=None, cameras=("head",),
+                                           headset_view=True))
+    view, loop = session.headset_view, session.loop
+    try:
+        loop.start()
+        assert not view.passthrough
+        t0 = loop.clock()
+        loop.run(until=lambda: view.passthrough or loop.clock() - t0 > 10.0)
+        assert view.passthrough  # one press, one switch
+        loop.run(duration=0.6)
+        assert view.passthrough  # held and released: still on (edges, not levels)
+        meta = _wait_for_dump(dump, int(read_meta(dump)["frame"][0]) + 2)
+        assert int(meta["blend"][0]) == 3 and int(meta["layers"][0]) == 0  # the room, no robot picture
+        assert session.toggle_passthrough() is False  # the console/API path switches back
+        meta = _wait_for_dump(dump, int(meta["frame"][0]) + 3)
+        assert int(meta["blend"][0]) == 1 and int(meta["layers"][0]) == 1
+    finally:
+        session.close()
