@@ -180,14 +180,11 @@ class CapsuleCollisionBarrier(Barrier):
         frame = pin.updateFramePlacement  # computes and returns one frame's placement, no proxy object
         centres = [frame(model, data, fid).translation.tolist() for fid in self._centre_fids]
         act_d = self.activation_distance
-        active = []
-        h = []
-        for j, (ia, ib) in enumerate(self._pairs):
-            (ax, ay, az), (bx, by, bz) = centres[ia], centres[ib]
-            d = math.sqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2) - self._bound_sum[j]
-            if d < act_d:
-                active.append(j)
-            h.append(max(act_d, d))
+        sqrt = math.sqrt
+        d_sphere = [sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2) - bound
+                    for a, b, bound in ((centres[ia], centres[ib], s) for (ia, ib), s in zip(self._pairs, self._bound_sum))]
+        active = [j for j, d in enumerate(d_sphere) if d < act_d]
+        h = [max(act_d, d) for d in d_sphere]
         self._active[:] = False
         if self._J_dirty:
             self._J.fill(0.0)
