@@ -700,7 +700,7 @@ class UpperBodyIK:
                     else:
                         E[r0:r1] = log6(T_bt).vector[rows]
                         Jlog = Jlog[rows]
-                    A[r0:r1] = Jlog.dot(frame_jacobian(model, data, fid, _LOCAL))
+                    Jlog.dot(frame_jacobian(model, data, fid, _LOCAL), out=A[r0:r1])
                 else:  # world-axis position task (FramePositionTask)
                     e = frame(model, data, fid).translation - ch.position
                     Jp = frame_jacobian(model, data, fid, _LOCAL_WORLD_ALIGNED)
