@@ -7,7 +7,8 @@ Everything runs in one process on the same generated data:
    time per tick, wrist position/orientation error against the target, limit checks.
    Measured without target smoothing (the solver alone) and with the default One-Euro
    smoothing (what the teleop loop runs).
-2. **Baseline**: xr_teleoperate's CasADi + IPOPT arm IK (:class:`tests.bench.ik_baselines.CasadiArmIK`)
+2. **Baselines**: xr_teleoperate's CasADi + IPOPT arm IK (:class:`tests.bench.ik_baselines.CasadiArmIK`),
+   with its current solver options and with those of its earlier versions,
    on the same wrist targets, the torso given.
 3. **Adversarial targets**: NaN/inf, teleports, far-unreachable, non-rotations, singular
    (straight-arm) and random garbage poses: NaNs, limit violations and per-tick jumps counted.
@@ -51,7 +52,7 @@ def _within_limits(ik, sol, tol: float = 1e-9) -> bool:
 def _bench_upper_body(quick: bool, figures: dict) -> list:
     from ik import UpperBodyIK, UpperBodyIKConfig
     from ik.trajectories import UpperBodyTrajectory
-    from tests.bench.ik_baselines import CasadiArmIK
+    from tests.bench.ik_baselines import LEGACY_OPTIONS, CasadiArmIK
 
     n_traj, duration = (1, 3.0) if quick else (5, 20.0)
     ik = UpperBodyIK(UpperBodyIKConfig(filter=None))
@@ -86,31 +87,37 @@ def _bench_upper_body(quick: bool, figures: dict) -> list:
     t_ours = summarize(times)
     t_filt = summarize(times_f)
 
-    # Baseline on a subset (IPOPT is slow), same wrist targets.
+    # Baselines on a subset (IPOPT is slow), same wrist targets: xr_teleoperate's arm IK with its
+    # current solver options, and with the options of its earlier versions.
     n_base = 60 if quick else 600
-    base = CasadiArmIK(ik)
-    base_times, base_pos, base_rot, ours_pos_same = [], [], [], []
     samples = trajectories[0][:n_base]
-    base.reset(samples[0].arm_q)
-    for k, s in enumerate(samples):
-        t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
-        arm_q = base.solve(s.targets.T_base_left_wrist, s.targets.T_base_right_wrist, s.torso_rpy, s.torso_height)
-        base_times.append(time.perf_counter() - t0)
-        cpu["casadi"].append(time.thread_time() - c0)
-        # CPU time of the whole process: equal to the thread's if IPOPT (or its linear solver, or
-        # BLAS) does its work on the calling thread only, so that thread CPU time compares fairly
-        cpu["casadi_process"].append(time.process_time() - p0)
 
-        class _Sol:  # the baseline's answer with the true torso, for the same error function
-            pass
+    def run_baseline(options):
+        base = CasadiArmIK(ik, options)
+        wall, thread_cpu, process_cpu, pos, rot = [], [], [], [], []
+        base.reset(samples[0].arm_q)
+        for s in samples:
+            t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+            arm_q = base.solve(s.targets.T_base_left_wrist, s.targets.T_base_right_wrist, s.torso_rpy, s.torso_height)
+            wall.append(time.perf_counter() - t0)
+            thread_cpu.append(time.thread_time() - c0)
+            # CPU time of the whole process: equal to the thread's if IPOPT (or its linear solver,
+            # or BLAS) does its work on the calling thread only, so thread CPU time compares fairly
+            process_cpu.append(time.process_time() - p0)
 
-        sol = _Sol()
-        sol.arm_q, sol.torso_rpy, sol.torso_height = arm_q, s.torso_rpy, s.torso_height
-        p, r = _wrist_errors(ik, sol, s.targets)
-        base_pos.append(p)
-        base_rot.append(r)
-        ours_pos_same.append(pos_err[k])
-    t_base = summarize(base_times)
+            class _Sol:  # the baseline's answer with the true torso, for the same error function
+                pass
+
+            sol = _Sol()
+            sol.arm_q, sol.torso_rpy, sol.torso_height = arm_q, s.torso_rpy, s.torso_height
+            p, r = _wrist_errors(ik, sol, s.targets)
+            pos.append(p)
+            rot.append(r)
+        return summarize(wall), thread_cpu, process_cpu, np.array(pos), np.array(rot)
+
+    t_base, cpu["casadi"], cpu["casadi_process"], base_pos, base_rot = run_baseline(None)
+    t_legacy, cpu_legacy, _, legacy_pos, legacy_rot = run_baseline(LEGACY_OPTIONS)
+    ours_pos_same = pos_err[:len(samples)]
     ok = reachable
     figures.update({
         "ik_median_ms": t_ours["median"], "ik_p99_ms": t_ours["p99"], "ik_max_ms": t_ours["max"],
@@ -124,6 +131,7 @@ def _bench_upper_body(quick: bool, figures: dict) -> list:
         "ik_limit_violations": float(limit_violations),
         "baseline_casadi_median_ms": t_base["median"], "baseline_casadi_p99_ms": t_base["p99"],
         "baseline_wrist_pos_err_median_mm": float(np.median(base_pos) * 1e3),
+        "baseline_wrist_pos_err_p99_mm": float(np.percentile(base_pos, 99) * 1e3),
         "baseline_wrist_pos_err_max_mm": float(np.max(base_pos) * 1e3),
         "baseline_wrist_rot_err_max_deg": float(np.degrees(np.max(base_rot))),
         "ours_same_ticks_pos_err_median_mm": float(np.median(ours_pos_same) * 1e3),
@@ -135,15 +143,23 @@ def _bench_upper_body(quick: bool, figures: dict) -> list:
         "baseline_casadi_cpu_median_ms": float(np.median(cpu["casadi"]) * 1e3),
         "baseline_casadi_process_cpu_median_ms": float(np.median(cpu["casadi_process"]) * 1e3),
         "speedup_vs_casadi_cpu_median": float(np.median(cpu["casadi"]) / np.median(cpu["ours"])),
+        "baseline_legacy_median_ms": t_legacy["median"], "baseline_legacy_p99_ms": t_legacy["p99"],
+        "baseline_legacy_cpu_median_ms": float(np.median(cpu_legacy) * 1e3),
+        "baseline_legacy_wrist_pos_err_max_mm": float(np.max(legacy_pos) * 1e3),
+        "speedup_vs_legacy_median": t_legacy["median"] / t_ours["median"],
+        "speedup_vs_legacy_cpu_median": float(np.median(cpu_legacy) / np.median(cpu["ours"])),
     })
     return [
         ("upper-body IK (ours, solver)", f"{t_ours['median']:.3f}", f"{t_ours['p99']:.3f}",
          f"{figures['ik_wrist_pos_err_p99_mm']:.3f} / {figures['ik_wrist_pos_err_max_mm']:.3f}",
          f"{figures['ik_wrist_rot_err_max_deg']:.3f}", t_ours["n"]),
         ("upper-body IK (ours, + One-Euro)", f"{t_filt['median']:.3f}", f"{t_filt['p99']:.3f}", "-", "-", t_filt["n"]),
-        ("CasADi+IPOPT arm IK (xr_teleoperate cost)", f"{t_base['median']:.3f}", f"{t_base['p99']:.3f}",
+        ("CasADi+IPOPT arm IK (xr_teleoperate cost and options)", f"{t_base['median']:.3f}", f"{t_base['p99']:.3f}",
          f"{np.percentile(base_pos, 99) * 1e3:.3f} / {np.max(base_pos) * 1e3:.3f}",
          f"{figures['baseline_wrist_rot_err_max_deg']:.3f}", t_base["n"]),
+        ("same, earlier options (max_iter 50, tol 1e-6)", f"{t_legacy['median']:.3f}", f"{t_legacy['p99']:.3f}",
+         f"{np.percentile(legacy_pos, 99) * 1e3:.3f} / {np.max(legacy_pos) * 1e3:.3f}",
+         f"{np.degrees(np.max(legacy_rot)):.3f}", t_legacy["n"]),
     ]
 
 
@@ -373,7 +389,9 @@ def run(quick: bool = False) -> dict[str, float]:
     print(f"CPU time per tick (thread): ours {figures['ik_cpu_median_ms']:.3f} ms median, "
           f"{figures['ik_cpu_p99_ms']:.3f} ms p99; CasADi {figures['baseline_casadi_cpu_median_ms']:.3f} ms median "
           f"({figures['speedup_vs_casadi_cpu_median']:.1f}x; CasADi process CPU "
-          f"{figures['baseline_casadi_process_cpu_median_ms']:.3f} ms: no work on other threads if equal)")
+          f"{figures['baseline_casadi_process_cpu_median_ms']:.3f} ms: no work on other threads if equal); "
+          f"earlier options {figures['baseline_legacy_cpu_median_ms']:.3f} ms "
+          f"({figures['speedup_vs_legacy_cpu_median']:.1f}x)")
     print(f"speed-up vs CasADi at the median: {figures['speedup_vs_casadi_median']:.1f}x; "
           f"limit violations: {figures['ik_limit_violations']:.0f}; "
           f"reachable fraction: {figures['ik_reachable_fraction']:.3f}")

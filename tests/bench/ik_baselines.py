@@ -1,9 +1,17 @@
 """Baselines for ``bench_ik``: today's tools, rebuilt from our model so both sides solve the same problem.
 
 * :class:`CasadiArmIK` — the arm IK of Unitree's G1 teleoperation (xr_teleoperate's
-  ``G1_29_ArmIK``): CasADi ``Opti`` + IPOPT on the 14 arm joints with the waist fixed,
-  cost ``50 |p - p*|^2 + |r(R, R*)|^2 + 0.02 |q|^2 + 0.1 |q - q_last|^2`` summed over both
-  wrists, warm-started from the last solution, ``max_iter`` 50, ``tol`` 1e-6. The forward
+  ``G1_29_ArmIK``, ``teleop/robot_control/robot_arm_ik.py``): CasADi ``Opti`` + IPOPT on the
+  14 arm joints with the waist fixed, cost
+  ``50 |p - p*|^2 + |r(R, R*)|^2 + 0.02 |q|^2 + 0.1 |q - q_last|^2`` summed over both wrists,
+  initial guess and smoothness reference the last solution, and the solver options of
+  xr_teleoperate today (:data:`XR_TELEOPERATE_OPTIONS`: ``expand``, simple-bound detection,
+  ``max_iter`` 15, ``tol`` 1e-4, ``acceptable_tol`` 5e-4 after 5 iterations, warm-start init
+  point, exact Jacobians). :data:`LEGACY_OPTIONS` are the options of the earlier
+  avp_teleoperate / xr_teleoperate versions (no ``expand``, ``max_iter`` 50, ``tol`` 1e-6),
+  benchmarked as a second row. Not included (it would only add to the baseline's time): the
+  weighted moving filter and the ``rnea`` feed-forward torque the tool computes after each
+  solve. The forward
   kinematics is written symbolically from our Pinocchio model's joint placements (the
   installed pinocchio has no CasADi bindings). The rotation error is
   ``r = vee(R R*^T - R* R^T) / 2`` (= ``sin θ · axis``, ``log3`` to first order and smooth
@@ -28,10 +36,23 @@ from teleop.robot import g1
 _AXES = {"JointModelRX": 0, "JointModelRY": 1, "JointModelRZ": 2}
 
 
+#: CasADi/IPOPT options of xr_teleoperate's ``G1_29_ArmIK`` (current version: ``max_iter`` lowered
+#: from 30 to 15 there, "real motion converges in 4-8 iterations").
+XR_TELEOPERATE_OPTIONS = {
+    "expand": True, "detect_simple_bounds": True, "calc_lam_p": False, "print_time": False,
+    "ipopt.sb": "yes", "ipopt.print_level": 0, "ipopt.max_iter": 15, "ipopt.tol": 1e-4,
+    "ipopt.acceptable_tol": 5e-4, "ipopt.acceptable_iter": 5, "ipopt.warm_start_init_point": "yes",
+    "ipopt.derivative_test": "none", "ipopt.jacobian_approximation": "exact",
+}
+#: Options of the earlier avp_teleoperate / xr_teleoperate arm IK.
+LEGACY_OPTIONS = {"print_time": False, "calc_lam_p": False,
+                  "ipopt": {"print_level": 0, "max_iter": 50, "tol": 1e-6, "sb": "yes"}}
+
+
 class CasadiArmIK:
     """xr_teleoperate-style CasADi + IPOPT arm IK on our G1 model (see the module docstring)."""
 
-    def __init__(self, ik: UpperBodyIK, max_iter: int = 50, tol: float = 1e-6):
+    def __init__(self, ik: UpperBodyIK, options: dict | None = None):
         import casadi as ca
 
         self._ik = ik
@@ -79,8 +100,7 @@ class CasadiArmIK:
         lo, hi = ik.q_min[4:18], ik.q_max[4:18]
         opti.subject_to(opti.bounded(lo, q, hi))
         opti.minimize(cost)
-        opti.solver("ipopt", {"print_time": False, "calc_lam_p": False,
-                              "ipopt": {"print_level": 0, "max_iter": max_iter, "tol": tol, "sb": "yes"}})
+        opti.solver("ipopt", dict(XR_TELEOPERATE_OPTIONS if options is None else options))
         self._opti = opti
         self._q = q
         self._q_value = np.clip(np.zeros(14), lo, hi)
