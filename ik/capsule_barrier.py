@@ -143,6 +143,7 @@ class CapsuleCollisionBarrier(Barrier):
         self._local_ends = [(tuple(map(float, c.p0)), tuple(map(float, c.p1))) for c in capsules]
         self._min_margin = float("inf")
         self._active_pairs: list[int] = []
+        self._arrays_stale = False
         self._h_list: list[float] = []
 
     def _segments(self, data: pin.Data) -> None:
@@ -185,12 +186,10 @@ class CapsuleCollisionBarrier(Barrier):
                     for a, b, bound in ((centres[ia], centres[ib], s) for (ia, ib), s in zip(self._pairs, self._bound_sum))]
         active = [j for j, d in enumerate(d_sphere) if d < act_d]
         h = [max(act_d, d) for d in d_sphere]
-        self._active[:] = False
         if self._J_dirty:
             self._J.fill(0.0)
             self._J_dirty = False
         if active:
-            self._active[active] = True
             frame_jac: dict[int, np.ndarray] = {}
             poses = self._capsule_poses(data, active)
             for j in active:
@@ -212,7 +211,7 @@ class CapsuleCollisionBarrier(Barrier):
                     w6 = np.array([n0, n1, n2, r1 * n2 - r2 * n1, r2 * n0 - r0 * n2, r0 * n1 - r1 * n0])
                     row += w6.dot(frame_jac[i])
             self._J_dirty = True
-        self._h[:] = h
+        self._arrays_stale = True  # margins and the active mask as arrays: built when read
         self._any_active = bool(active)
         self._active_pairs = active
         self._h_list = h
@@ -251,7 +250,15 @@ class CapsuleCollisionBarrier(Barrier):
     @property
     def active(self) -> np.ndarray:
         """Mask of the pairs close enough to be constrained, from the last :meth:`update`."""
+        self._refresh_arrays()
         return self._active
+
+    def _refresh_arrays(self) -> None:
+        if self._arrays_stale:
+            self._h[:] = self._h_list
+            self._active[:] = False
+            self._active[self._active_pairs] = True
+            self._arrays_stale = False
 
     @property
     def any_active(self) -> bool:
@@ -281,11 +288,12 @@ class CapsuleCollisionBarrier(Barrier):
     @property
     def margins(self) -> np.ndarray:
         """Barrier values :math:`h(q)` [m] from the last :meth:`update` (view, do not modify)."""
+        self._refresh_arrays()
         return self._h
 
     def compute_barrier(self, configuration: Configuration) -> np.ndarray:
         self.update(configuration)
-        return self._h.copy()
+        return self.margins.copy()
 
     def compute_jacobian(self, configuration: Configuration) -> np.ndarray:
         self.update(configuration)
@@ -297,4 +305,4 @@ class CapsuleCollisionBarrier(Barrier):
 
     def compute_qp_inequalities(self, configuration: Configuration, dt: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
         # pink's convention: G dq <= h, dq a displacement over dt: J (dq/dt) >= -gain * h(q)
-        return -self._J / dt, self.gain * self._h
+        return -self._J / dt, self.gain * self.margins

@@ -638,10 +638,15 @@ class UpperBodyIK:
         h_before = barrier.margin_list
         floor = [min(h_before[j], 0.0) - 1e-3 for j in pairs]
         q = self._q
-        step = q_new - q
         data = self._data
+        step = None
         for scale in (1.0, 0.5, 0.25, 0.125):
-            candidate = q_new if scale == 1.0 else q + scale * step
+            if scale == 1.0:
+                candidate = q_new
+            else:
+                if step is None:
+                    step = q_new - q
+                candidate = q + scale * step
             if scale != 1.0:
                 self._kinematics(candidate)
             if all(h >= f for h, f in zip(barrier.margins_of(data, pairs), floor)):
