@@ -88,6 +88,7 @@ _S = {name: i for i, name in enumerate(STAT_FIELDS)}
 #: How long the copier thread waits for a row before it checks the writer's health [s].
 _HEALTH_S = 0.1
 _NO_COPIES: tuple = ()
+_U8 = np.dtype(np.uint8)
 
 
 def jsonable(value: Any) -> Any:
@@ -243,6 +244,7 @@ class EpisodeWriter:
         self._queue: collections.deque = collections.deque()  # (rows ready, frame copies) for the copier
         self._stopping = False
         self._slot_views: list[list[np.ndarray]] = []
+        self._access: list[tuple[int, str, tuple[int, ...]]] = []  # per stream: (source index, name, shape)
         self._copier: threading.Thread | None = None
         self._published = 0
         self._ctrl = None
@@ -296,7 +298,7 @@ class EpisodeWriter:
                         self._frames_copied_reuse.add(name)
                         log.warning("camera '%s' reuses its frame buffer; the recorder copies its frames in "
                                     "append from now on", name)
-                if frame.shape != self._cam_shapes[i] or frame.dtype != np.uint8:
+                if frame.shape != self._cam_shapes[i] or frame.dtype != _U8:
                     raise RecordLayoutError(
                         f"episode {self.episode_id}: camera '{name}' frame is {frame.shape} {frame.dtype}, "
                         f"expected {self._cam_shapes[i]} uint8 (HxWx3 RGB)"
@@ -355,6 +357,22 @@ class EpisodeWriter:
         return False
 
     def _fill_numeric(self, slot: int, rec: TickRecord) -> None:
+        """Copy the row's vectors into ring slot ``slot``: a lean loop; anything unusual takes the checked one."""
+        srcs = (rec.state, rec.action, rec.robot, rec.operator)
+        copyto = np.copyto
+        try:
+            for (which, name, shape), dst in zip(self._access, self._slot_views[slot]):
+                value = srcs[which] if which < 2 else srcs[which][name]
+                if value.shape != shape:
+                    break
+                copyto(dst, value, casting="unsafe")
+            else:
+                return
+        except (TypeError, KeyError, AttributeError):
+            pass
+        self._fill_numeric_checked(slot, rec)  # a list, a missing stream, a wrong shape: clear errors
+
+    def _fill_numeric_checked(self, slot: int, rec: TickRecord) -> None:
         copyto = np.copyto
         for (spec, _), dst in zip(self._numeric, self._slot_views[slot]):
             source, name = spec.source, spec.name
@@ -457,6 +475,9 @@ class EpisodeWriter:
         self._ring, self._layout = ring, layout
         self._q, self._f = q, f
         self._numeric = list(zip(numeric, ring.streams))
+        which = {None: 0, schema.ROBOT_GROUP: 2, schema.OPERATOR_GROUP: 3}
+        self._access = [((1 if s.name == schema.ACTION else 0) if s.source is None else which[s.source], s.name, s.shape)
+                        for s in numeric]
         # Per-slot views (0-d for scalar streams), so append indexes nothing.
         self._slot_views = [[arr[slot, ...] for arr in ring.streams] for slot in range(q)]
         self._has_robot, self._has_operator = layout.has_robot, layout.has_operator
