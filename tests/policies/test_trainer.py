@@ -65,3 +65,20 @@ def _train_tiny(tmp_path):
     Trainer(data, tmp_path / "tiny_ckpt", window, model_for_window(window, "cpu-tiny"),
             TrainConfig(steps=5, batch_size=8, warmup_steps=1, num_threads=1)).fit(progress=False)
     return tmp_path / "tiny_ckpt"
+
+
+def test_a_cropping_policy_refuses_frames_of_another_size(tmp_path):
+    from tests.policies.conftest import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "cam_data", episodes=2, T=20, cameras=("head",), camera_shape=(48, 64))
+    window = WindowConfig(horizon=8, val_fraction=0.0, cameras=("head",), image_size=(16, 32), image_crop=(16, 0, 32, 64))
+    Trainer(data, tmp_path / "cam_ckpt", window, model_for_window(window, "cpu-tiny"),
+            TrainConfig(steps=3, batch_size=4, warmup_steps=1, num_threads=1, image_shift=2)).fit(progress=False)
+    policy = FlowPolicy.load(tmp_path / "cam_ckpt")
+    assert policy.camera_shapes == {"head": (48, 64)} and policy.image_crop == (16, 0, 32, 64)
+    ok = policy.infer(Observation(state=np.zeros(32), images={"head": np.zeros((48, 64, 3), np.uint8)}),
+                      ChunkRequest(steps=2))
+    assert ok.shape == (8, 36) and np.isfinite(ok).all()
+    with pytest.raises(CheckpointError, match=r"sends 160x120 px frames but the policy was trained with a crop of 64x48"):
+        policy.infer(Observation(state=np.zeros(32), images={"head": np.zeros((120, 160, 3), np.uint8)}),
+                     ChunkRequest(steps=2))
