@@ -2,11 +2,11 @@
 
 Data flow (one process; ``unitree_sdk2py`` over CycloneDDS)::
 
-    rt/lowstate ──► listener thread ──► WireState (under a lock) ──► read_state()
-    rt/dex3/*/state ─┘                        │ arrival times
-                                              ▼
+    rt/lowstate ─────┐  polled by the command thread ──► WireState (under a lock) ──► read_state()
+    rt/dex3/*/state ─┘  (no listener callbacks)          │ arrival times
+                                                          ▼
     apply_action() ──► targets (lock) ──► command thread, ``command_rate_hz`` (500 Hz):
-                                            watchdog ─► OK / hold / damp
+                                            take new states, watchdog ─► OK / hold / damp
                                             legs + waist ◄── lower-body thread: policy (AMO), 50 Hz
                                             sanitize (NaN refused, limits clipped) → CRC
                                             ──► rt/lowcmd, rt/dex3/{left,right}/cmd, rt/psi/lower_body (sim)
@@ -62,6 +62,11 @@ DEFAULT_WIRE_GAINS: dict[str, tuple[float, float]] = {
 }
 #: Damping [N m s/rad] in damping mode (e-stop, lost link): body motors, hand motors.
 DAMPING_KD = {"body": 3.0, "hand": 0.1}
+
+
+#: Rate [Hz] at which the command thread takes and decodes the robot's state messages
+#: (``read_state`` takes them too, whenever it is called).
+STATE_POLL_HZ = 100.0
 
 
 class MotionModePolicy(enum.Enum):
@@ -353,6 +358,7 @@ class DdsBackend(RobotBackend):
         self._lock = threading.Lock()
         self._wire = codec.WireState()
         self._t_state: float | None = None
+        self._poll_lock = threading.Lock()  # one taker of the state readers at a time
         self._first_state = threading.Event()
         self._first_hand_state = {side: threading.Event() for side in codec.SIDES}
         # shared with apply_action (under _lock)
@@ -396,17 +402,19 @@ class DdsBackend(RobotBackend):
         self._hand_cmd_codec = {s: wire.FastHandCmd(s) for s in codec.SIDES}
         self._hand_state_codec = {s: wire.FastHandState(s) for s in codec.SIDES}
         self._accepting = True
-        self._sub["lowstate"] = wire.RawReader(dp, codec.TOPIC_LOWSTATE, codec.LowState_, self._on_lowstate)
+        # polled by the command thread (and below, until the first state): no listener callbacks
+        self._sub["lowstate"] = wire.RawReader(dp, codec.TOPIC_LOWSTATE, codec.LowState_, self._on_lowstate, polled=True)
         for side in codec.SIDES:
             self._sub[side] = wire.RawReader(
-                dp, codec.TOPIC_HAND_STATE[side], codec.HandState_, lambda data, s=side: self._on_hand_state(s, data)
+                dp, codec.TOPIC_HAND_STATE[side], codec.HandState_, lambda data, s=side: self._on_hand_state(s, data),
+                polled=True,
             )
         self._pub["lowcmd"] = wire.RawWriter(dp, codec.TOPIC_LOWCMD, codec.LowCmd_)
         for side in codec.SIDES:
             self._pub[side] = wire.RawWriter(dp, codec.TOPIC_HAND_CMD[side], codec.HandCmd_)
         if c.lower_body is LowerBodySource.SIMULATOR:
             self._pub["lower_body"] = wire.RawWriter(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_)
-        if not self._first_state.wait(c.connect_timeout_s):
+        if not self._poll_until(self._first_state, c.connect_timeout_s):
             self.stop()
             if self._stats.bad_crc_states:
                 raise LinkError(
@@ -421,7 +429,7 @@ class DdsBackend(RobotBackend):
                 "interface name (`ip addr`: the PC must be on 192.168.123.x) and that the robot is powered on"
             )
         for side in codec.SIDES:  # the Dex3 states come on their own topics; give them a moment
-            if not self._first_hand_state[side].wait(1.0):
+            if not self._poll_until(self._first_hand_state[side], 1.0):
                 log.warning("robot link: no Dex3 state from the %s hand yet; its targets start from the default pose", side)
         with self._lock:
             # hold where the robot is until the first action (hands without a state: default pose)
@@ -473,7 +481,31 @@ class DdsBackend(RobotBackend):
         self._sub.clear()
         self._started = False
 
-    # ------------------------------------------------------------------ listeners (DDS threads)
+    def _poll_until(self, event: threading.Event, timeout_s: float) -> bool:
+        """Poll the state readers until ``event`` is set or ``timeout_s`` passes (start-up, before the command thread)."""
+        t_end = clock.now() + timeout_s
+        while not event.is_set() and clock.now() < t_end:
+            self._poll_states()
+            event.wait(0.002)
+        return event.is_set()
+
+    def _poll_states(self) -> None:
+        """Take the newest robot state messages (the newest supersedes the rest) and decode them.
+
+        Called by :meth:`read_state` (so the loop gets the freshest state, decoded once per
+        tick) and by the command thread at :data:`STATE_POLL_HZ` (so the watchdog sees the
+        robot even when nobody reads the state). Not at the 500 Hz command rate: decoding
+        every state message would cost a fifth of a core for samples nobody reads.
+        """
+        with self._poll_lock:
+            n_low = self._sub["lowstate"].poll(latest_only=True)
+            n_hand = sum(self._sub[side].poll(latest_only=True) for side in codec.SIDES)
+        if n_low or n_hand:
+            with self._lock:
+                self._stats.states_received += n_low
+                self._stats.hand_states_received += n_hand
+
+    # ------------------------------------------------------------------ state messages (polled)
     def _on_lowstate(self, data: bytes) -> None:
         if not self._accepting:
             return
@@ -486,7 +518,6 @@ class DdsBackend(RobotBackend):
                 return
             self._t_state = t
             self._watchdog.on_state(t)
-            self._stats.states_received += 1
         self._first_state.set()
 
     def _on_hand_state(self, side: str, data: bytes) -> None:
@@ -494,7 +525,6 @@ class DdsBackend(RobotBackend):
             return
         with self._lock:
             self._hand_state_codec[side].decode(data, self._wire)
-            self._stats.hand_states_received += 1
         self._first_hand_state[side].set()
 
     # ------------------------------------------------------------------ RobotBackend API
@@ -514,6 +544,8 @@ class DdsBackend(RobotBackend):
 
     def read_state(self) -> RobotState:
         """The latest measured state; ``stamp`` is when it arrived (:func:`teleop.clock.now`)."""
+        if self._started:
+            self._poll_states()
         with self._lock:
             return self._state_locked()
 
@@ -618,7 +650,10 @@ class DdsBackend(RobotBackend):
         seq = 0
         deadline = clock.now()
         try:
+            poll_every = max(1, int(round(c.command_rate_hz / STATE_POLL_HZ)))
             while not self._stop.is_set():
+                if tick % poll_every == 0:
+                    self._poll_states()
                 t = clock.now()
                 with self._lock:
                     event = self._watchdog.update(t)

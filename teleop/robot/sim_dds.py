@@ -185,6 +185,7 @@ class DdsSimServer:
         self._wire = codec.WireState(mode_pr=SIM_MODE_PR, mode_machine=self.config.mode_machine)
         self.stats = SimServerStats()
         self._channels: list[object] = []
+        self._readers: list[object] = []
         self._pub: dict[str, object] = {}
         self._accepting = False
         self._wire_legs: _WireLegs | None = None
@@ -207,12 +208,16 @@ class DdsSimServer:
         for side in codec.SIDES:
             self._pub[side] = wire.RawWriter(dp, codec.TOPIC_HAND_STATE[side], codec.HandState_)
         self._channels.extend(self._pub.values())
-        self._channels.append(wire.RawReader(dp, codec.TOPIC_LOWCMD, codec.LowCmd_, self._on_lowcmd))
+        # polled once per physics step by run() (no listener callbacks on the receive thread)
+        self._readers = [wire.RawReader(dp, codec.TOPIC_LOWCMD, codec.LowCmd_, self._on_lowcmd, polled=True)]
         for side in codec.SIDES:
-            self._channels.append(wire.RawReader(
-                dp, codec.TOPIC_HAND_CMD[side], codec.HandCmd_, lambda data, s=side: self._on_hand_cmd(s, data)
+            self._readers.append(wire.RawReader(
+                dp, codec.TOPIC_HAND_CMD[side], codec.HandCmd_, lambda data, s=side: self._on_hand_cmd(s, data),
+                polled=True,
             ))
-        self._channels.append(wire.RawReader(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_, self._on_lower_body))
+        self._readers.append(wire.RawReader(dp, codec.TOPIC_LOWER_BODY, codec.LowerBodyCmd_, self._on_lower_body,
+                                            polled=True))
+        self._channels.extend(self._readers)
         self.motion.start()
         log.info("DDS simulator up: domain %d on %r, %.0f Hz", c.domain, c.interface, c.rate_hz)
 
@@ -225,6 +230,7 @@ class DdsSimServer:
             except Exception:  # noqa: BLE001 - closing a half-open channel
                 pass
         self._channels.clear()
+        self._readers.clear()
         self._pub.clear()
         self.sim.close()
 
@@ -332,6 +338,8 @@ class DdsSimServer:
         deadline = t0
         next_report = t0 + 1.0
         while not stop.is_set():
+            for reader in self._readers:
+                reader.poll()
             self._apply_pending()
             self.sim.step(1)
             self.stats.steps += 1

@@ -197,3 +197,36 @@ def test_stalled_command_source_holds_and_recovers(link):
     assert stalls and "no new command" in stalls[-1].message
     hold(backend, action, 0.2)
     assert backend.health is LinkHealth.OK
+
+
+def test_polled_reader_counts_every_sample_and_hands_over_the_newest(link):
+    """State topics are polled, not called back: the newest sample wins, the rest are counted."""
+    from teleop.robot import dds_wire as wire
+    from teleop.robot.dds import domain_participant
+
+    dp = domain_participant()
+    got: list[bytes] = []
+    reader = wire.RawReader(dp, "rt/psi/test_poll", codec.LowState_, got.append, polled=True)
+    writer = wire.RawWriter(dp, "rt/psi/test_poll", codec.LowState_)
+    enc = wire.FastLowState()
+    state = codec.WireState()
+    try:
+        time.sleep(0.5)  # discovery on loopback
+        assert reader.poll() == 0 and got == []
+        for k in range(5):
+            state.tick = 100 + k
+            writer.write(enc.encode(state))
+        deadline = time.monotonic() + 5.0
+        n = 0
+        while n < 5 and time.monotonic() < deadline:
+            n += reader.poll(latest_only=True)
+            time.sleep(0.01)
+        assert n == 5  # every sample counted...
+        out = codec.WireState()
+        enc.decode(got[-1], out)
+        assert out.tick == 104 and len(got) <= n  # ...and the newest handed over
+        assert reader.poll() == 0
+    finally:
+        reader.close()
+        writer.close()
+    assert reader.poll() == 0  # a closed reader hands over nothing
