@@ -45,7 +45,7 @@ class WriterConfig:
     camera_shapes: dict[str, tuple[int, int]] = field(default_factory=dict)  # [px] (H, W)
     jpeg_quality: int = 90  # [1..100]
     queue_size: int = 256  # [rows]
-    flush_interval_s: float = 0.5  # [s]
+    flush_interval_s: float = 0.25  # [s]
     chunk_s: float = 10.0  # [s]
     camera_chunk_s: float = 1.0  # [s]
     copy_frames: bool = False

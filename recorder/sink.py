@@ -42,7 +42,7 @@ COUNT = struct.Struct("<q")
 #: An open episode rewrites its heartbeat at least this often, rows or not [s].
 HEARTBEAT_S = 2.0
 #: Streams grow ahead of the rows by this much recording [s] (fewer metadata writes per flush).
-GROW_S = 30.0
+GROW_S = 60.0
 #: Write every chunk, even one equal to the fill value, so a missing chunk always means damage.
 ARRAY_CONFIG = {"write_empty_chunks": True}
 _S = {name: i for i, name in enumerate(STAT_FIELDS)}
