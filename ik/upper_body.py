@@ -41,12 +41,18 @@ class IKBackend(enum.Enum):
     """How the QP of :class:`UpperBodyIK` is assembled and solved.
 
     ``FUSED`` builds exactly pink's QP (same tasks, errors, Jacobians, limits and barrier
-    rows) in one pass over preallocated arrays and calls daqp directly: the per-tick
-    budget of the teleop loop. ``PINK`` goes through :func:`pink.solve_ik` with pink task
-    objects and qpsolvers: the reference the tests compare ``FUSED`` against.
+    rows) and calls daqp directly: the per-tick budget of the teleop loop. With numba
+    installed its per-tick arithmetic (kinematics, task errors and Jacobians, the stacked
+    system, bounds, barrier, step clip and backtracking) runs in two compiled kernels
+    (:mod:`ik.fused_kernel`); without numba it falls back to ``FUSED_PYTHON``.
+    ``FUSED_PYTHON`` is the same assembly in Python over pinocchio calls and preallocated
+    arrays (the cross-check of the compiled kernels). ``PINK`` goes through
+    :func:`pink.solve_ik` with pink task objects and qpsolvers: the reference the tests
+    compare the fused paths against.
     """
 
     FUSED = "fused"
+    FUSED_PYTHON = "fused_python"
     PINK = "pink"
 
 
@@ -540,7 +546,7 @@ class UpperBodyIK:
         self._sense_all = np.zeros(nv + n_pairs, dtype=np.int32)
         self._barrier_gain = self._barrier.gain.tolist() if self._barrier is not None else []
         self._sense = np.zeros(nv, dtype=np.int32)
-        self._fused = cfg.backend is IKBackend.FUSED
+        self._fused = cfg.backend in (IKBackend.FUSED, IKBackend.FUSED_PYTHON)
         import daqp
 
         self._daqp = daqp
@@ -550,6 +556,132 @@ class UpperBodyIK:
 
         self._q = self.q_posture.copy()
         self._configuration = pink.Configuration(self.model, self._data, self._q, copy_data=False)
+        self._kernels = None
+        if cfg.backend is IKBackend.FUSED:
+            self._init_compiled()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the per-tick work runs in the compiled kernels (``FUSED`` with numba installed)."""
+        return self._kernels is not None
+
+    def _init_compiled(self) -> None:
+        """Export the model once for :mod:`ik.fused_kernel` and preallocate its buffers (no-op without numba)."""
+        from ik import fused_kernel
+
+        kernels = fused_kernel.load()
+        if kernels is None:
+            return
+        chans = list(self._channels)
+        specs = [(*spec, chans.index(key)) for key, key_specs in self._specs.items() for spec in key_specs]
+        info = [(self._wrist_fids["left"], chans.index(_WRIST_KEYS["left"])),
+                (self._wrist_fids["right"], chans.index(_WRIST_KEYS["right"])),
+                (self._head_fid, chans.index("T_base_head"))]
+        kinds = {key: kind for _, key, kind in self._inputs}
+        channels = [(kinds[key], ch.has_position, ch.has_rotation, ch.hold_ticks, ch.part.start,
+                     ch.part.stop - ch.part.start) for key, ch in self._channels.items()]
+        cfg = self.config
+        floats = {"row_w": self._row_w, "row_ws": self._row_w_signed.ravel(), "row_lm": self._row_lm,
+                  "h_diag": self._h_diag, "f_post": self._f_posture, "q_post": self.q_posture,
+                  "g_q_max": self._g_q_max, "g_q_min": self._g_q_min, "q_min": self.q_min, "q_max": self.q_max,
+                  "sc": np.array([cfg.damping, cfg.config_limit_gain, cfg.collision_margin,
+                                  self._barrier.activation_distance if self._barrier is not None else 0.0]),
+                  "max_jump2": np.array([ch.max_jump2 for ch in self._channels.values()])}
+        cm = fused_kernel.CompiledModel(self.model, specs, info, self._barrier, channels, floats)
+        self._cm = cm
+        views = cm.views
+        if [ch.name for ch, _, _ in self._inputs] != chans:  # the kernels index both by channel
+            raise AssertionError("UpperBodyIK: target inputs must be staged in channel order")
+        self._raw = np.zeros((len(chans), 4, 4))  # samples as given, one 4x4 slot per channel
+        self._present = np.zeros(len(chans), dtype=np.bool_)
+        self._vdt = views["vdt"]  # the kernels read the velocity bounds of this tick from W
+        self._dt_cached = -1.0
+        self._Hc, self._fc, self._upper_c, self._lower_c, self._Ab = (views[k] for k in ("H", "f", "upper", "lower",
+                                                                                           "Ab"))
+        self._xc, self._err, self._valid = views["x"], views["err"], views["valid"]
+        if self._barrier is not None:  # the barrier's public state is the kernel's output
+            self._barrier._J, self._barrier._h = views["bJ"], views["bh"]
+            self._bactive = self._barrier._active
+        else:
+            self._bactive = np.zeros(0, dtype=np.bool_)
+        self._keys = chans
+        self._kernels = kernels
+        # compile (first use on a machine, cached on disk after) or load now, not in the first tick
+        self._tick_compiled(UpperBodyTargets(), self.config.max_dt)
+        self._q = self.q_posture.copy()
+        if self._filter is not None:
+            self._filter.reset()
+
+    def _tick_compiled(self, targets: UpperBodyTargets, dt: float) -> tuple[bool, list[str]]:
+        """One tick through :mod:`ik.fused_kernel`: the same validation, smoothing, QP, step,
+        backtracking and diagnostics as the Python path. Sets ``self._q`` and ``self._err``;
+        returns (QP failed, names of the rejected targets)."""
+        stage, assemble, finish = self._kernels
+        cm = self._cm
+        raw, present = self._raw, self._present
+        for i, (ch, key, kind) in enumerate(self._inputs):
+            v = getattr(targets, key)
+            if v is None:
+                present[i] = False
+                continue
+            v = np.asarray(v, dtype=float)
+            if kind == 0:
+                if v.shape != (4, 4):
+                    raise IKInputError(f"{key} must be a 4x4 homogeneous transform, got shape {v.shape}")
+                raw[i] = v
+            elif kind == 1:
+                if v.shape != (3, 3):
+                    raise IKInputError(f"{key} must be a 3x3 rotation matrix, got shape {v.shape}")
+                raw[i, :3, :3] = v
+            else:
+                if v.shape != (3,):
+                    raise IKInputError(f"{key} must have shape (3,) [m], got {v.shape}")
+                raw[i, 0, :3] = v
+            present[i] = True
+        rej, restart = stage(raw, present, _ROTATION_TOLERANCE, cm.F, cm.I, cm.W, cm.WI, cm.hdr)
+        x = self._xc
+        if self._filter is not None:
+            if restart:
+                for i, ch in enumerate(self._channels.values()):
+                    if restart >> i & 1:
+                        self._filter.reset_part(ch.part, x[ch.part])
+            xf = self._filter(x, dt)
+        else:
+            xf = x
+        q = self._q
+        nb, _ = assemble(xf, q, dt, cm.F, cm.I, cm.W, cm.WI, cm.hdr, self._bactive)
+        barrier = self._barrier
+        if barrier is not None:
+            self._sync_barrier(barrier, nb)
+        daqp = self._daqp
+        nv = q.shape[0]
+        H, f, upper, lower = self._Hc, self._fc, self._upper_c, self._lower_c
+        if nb:
+            Ab, sense = self._Ab[:nb], self._sense_all[:nv + nb]
+            x, _, flag, _ = daqp.solve(H, f, Ab, upper[:nv + nb], lower[:nv + nb], sense)
+            if not (flag > 0 and math.isfinite(x.sum())):
+                # infeasible: relax the barrier rows to "no pair gets closer" (see _step_fused)
+                np.minimum(lower[nv:nv + nb], 0.0, out=lower[nv:nv + nb])
+                x, _, flag, _ = daqp.solve(H, f, Ab, upper[:nv + nb], lower[:nv + nb], sense)
+        else:
+            x, _, flag, _ = daqp.solve(H, f, self._no_rows, upper[:nv], lower[:nv], self._sense)
+        ok = flag > 0 and math.isfinite(x.sum())
+        q_new = np.empty(nv)
+        finish(q, x if ok else q, ok, nb, cm.F, cm.I, cm.W, cm.WI, cm.hdr, self._bactive, q_new)
+        self._q = q_new
+        keys = self._keys
+        return not ok, [keys[i] for i in range(len(keys)) if rej >> i & 1] if rej else []
+
+    @staticmethod
+    def _sync_barrier(barrier, nb: int) -> None:
+        """The barrier's public state after the kernel filled its margins, mask and Jacobian arrays."""
+        barrier._arrays_stale = False
+        barrier._J_dirty = False
+        barrier._any_active = nb > 0
+        barrier._active_pairs = np.flatnonzero(barrier._active).tolist() if nb else []
+        h = barrier._h.tolist()
+        barrier._h_list = h
+        barrier._min_margin = min(h)
 
     # ------------------------------------------------------------------ state
     @property
@@ -585,6 +717,9 @@ class UpperBodyIK:
         self._configuration.update(self._q)
         for ch in self._channels.values():
             ch.reset()
+        if self._kernels is not None:
+            self._cm.views["valid"][:] = 0
+            self._cm.views["jumps"][:] = 0
         if self._filter is not None:
             self._filter.reset()
 
@@ -775,6 +910,19 @@ class UpperBodyIK:
             np.multiply(self.v_max, dt, out=self._vdt)
             np.negative(self._vdt, out=self._neg_vdt)
             self._dt_cached = dt
+        if self._kernels is not None:
+            qp_failed, rejected = self._tick_compiled(targets, dt)
+            l_pos, r_pos, l_rot, r_rot, head_err = self._err.tolist()
+            barrier = self._barrier
+            q = self._q
+            info = IKInfo(
+                solve_time_s=time.perf_counter() - t0, iterations=1, wrist_position_error=np.array([l_pos, r_pos]),
+                wrist_orientation_error=np.array([l_rot, r_rot]), head_height_error=head_err,
+                min_collision_distance=barrier.min_margin + barrier.d_min if barrier is not None else float("inf"),
+                qp_failed=qp_failed, rejected=tuple(rejected),
+            )
+            return UpperBodySolution(arm_q=q[_Q_ARMS].copy(), torso_rpy=q[_Q_TORSO_RPY],
+                                     torso_height=float(q[_Q_HEIGHT]), info=info)
         rejected: list[str] = []
         xs = self._x_list
         staged: list[_TargetChannel] = []
