@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from teleop import clock
+from teleop import clock, realtime
 from teleop.exceptions import ConfigError
 from teleop.robot import dds_codec as codec
 from teleop.robot import g1
@@ -122,6 +122,8 @@ class DdsConfig:
         connect_timeout_s: how long :meth:`DdsBackend.start` waits for the first rt/lowstate [s].
         check_state_crc: drop rt/lowstate messages whose CRC does not match.
         motion_mode: what to do about Unitree's own motion controller (:class:`MotionModePolicy`).
+        realtime_priority: SCHED_FIFO priority of the command thread (0: normal scheduling); below
+            the teleop loop's (:data:`teleop.realtime.DEFAULT_PRIORITY`), see :mod:`teleop.realtime`.
     """
 
     domain: int = 0
@@ -136,6 +138,7 @@ class DdsConfig:
     connect_timeout_s: float = 5.0
     check_state_crc: bool = True
     motion_mode: MotionModePolicy = MotionModePolicy.REQUIRE_RELEASED
+    realtime_priority: int = 30
 
     def __post_init__(self) -> None:
         lo, hi = _DOMAIN_RANGE
@@ -155,6 +158,8 @@ class DdsConfig:
             raise ConfigError(f"DdsConfig.lower_body must be a LowerBodySource, got {self.lower_body!r}")
         if not 0.0 <= self.recover_ramp_s <= 10.0:
             raise ConfigError(f"DdsConfig.recover_ramp_s = {self.recover_ramp_s} s is outside [0, 10] s")
+        if not 0 <= self.realtime_priority <= 99:
+            raise ConfigError(f"DdsConfig.realtime_priority = {self.realtime_priority} is outside [0, 99] (0: normal)")
         if not 0.1 <= self.connect_timeout_s <= 120.0:
             raise ConfigError(f"DdsConfig.connect_timeout_s = {self.connect_timeout_s} s is outside [0.1, 120] s")
         emb = g1.load_embodiment()
@@ -642,6 +647,7 @@ class DdsBackend(RobotBackend):
 
     def _run(self) -> None:
         c = self.config
+        realtime.raise_priority(c.realtime_priority, "robot link command thread")  # ends with the link
         period = 1.0 / c.command_rate_hz
         hand_every = max(1, int(round(c.command_rate_hz / c.hand_rate_hz)))
         lower_every = max(1, int(round(c.command_rate_hz / 50.0)))  # rt/psi/lower_body at 50 Hz

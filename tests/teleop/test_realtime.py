@@ -51,3 +51,12 @@ def test_loop_config_refuses_an_invalid_priority():
     assert LoopConfig(realtime_priority=0).realtime_priority == 0
     with pytest.raises(ConfigError, match="realtime_priority"):
         LoopConfig(realtime_priority=120)
+
+
+def test_objects_are_frozen_out_of_the_collector_while_realtime():
+    import gc
+
+    keep = [object() for _ in range(1000)]
+    with realtime.realtime_thread(priority=0):
+        assert gc.get_freeze_count() >= len(keep)  # full collections no longer walk them
+    assert gc.get_freeze_count() == 0
