@@ -32,7 +32,7 @@ import numpy as np
 
 from recorder import schema
 from recorder.exceptions import StorageError
-from recorder.ring import NO_FRAME, REPEAT_FRAME, STAT_FIELDS, Layout, Ring
+from recorder.ring import NO_FRAME, STAT_FIELDS, Layout, Ring
 from recorder.schema import EpisodeStatus, StreamKind
 from recorder.store import storage_error
 

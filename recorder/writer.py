@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass
 from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any

@@ -137,7 +137,8 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
 
 def _cpu_s(pid: int) -> float:
     """User + system CPU time of process ``pid`` [s] (Linux /proc)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
