@@ -120,6 +120,7 @@ def _bench_upper_body(quick: bool, figures: dict) -> list:
     ours_pos_same = pos_err[:len(samples)]
     ok = reachable
     figures.update({
+        "ik_compiled": float(ik.compiled),  # 1: numba kernels (ik/fused_kernel.py), 0: the Python fused path
         "ik_median_ms": t_ours["median"], "ik_p99_ms": t_ours["p99"], "ik_max_ms": t_ours["max"],
         "ik_filtered_median_ms": t_filt["median"], "ik_filtered_p99_ms": t_filt["p99"],
         "ik_wrist_pos_err_median_mm": float(np.median(pos_err[ok]) * 1e3),
@@ -386,6 +387,8 @@ def run(quick: bool = False) -> dict[str, float]:
     ik_rows = _bench_upper_body(quick, figures)
     print_table("Upper-body IK, all targets active (time per tick [ms]; wrist error on reachable targets)",
                 ik_rows, ("solver", "median ms", "p99 ms", "pos err p99 / max [mm]", "rot err max [deg]", "n"))
+    print("upper-body IK path: " + ("compiled kernels (numba)" if figures["ik_compiled"] else
+                                    "Python fused (numba not installed)"))
     print(f"CPU time per tick (thread): ours {figures['ik_cpu_median_ms']:.3f} ms median, "
           f"{figures['ik_cpu_p99_ms']:.3f} ms p99; CasADi {figures['baseline_casadi_cpu_median_ms']:.3f} ms median "
           f"({figures['speedup_vs_casadi_cpu_median']:.1f}x; CasADi process CPU "
