@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from ik.model import (
 )
 from ik.one_euro import OneEuroConfig, OneEuroFilter
 from teleop.robot import g1
+
+log = logging.getLogger(__name__)
 
 #: Index of the pelvis height in the IK configuration vector.
 _Q_HEIGHT = 0
@@ -607,7 +611,12 @@ class UpperBodyIK:
         self._keys = chans
         self._kernels = kernels
         # compile (first use on a machine, cached on disk after) or load now, not in the first tick
+        log.info("loading the compiled IK kernels (the first run on a machine compiles them: up to a minute)")
+        t0 = time.perf_counter()
         self._tick_compiled(UpperBodyTargets(), self.config.max_dt)
+        if time.perf_counter() - t0 > 2.0:
+            log.info("IK kernels compiled in %.0f s and cached in %s (later runs load them in under a second)",
+                     time.perf_counter() - t0, Path(__file__).parent / "__pycache__")
         self._q = self.q_posture.copy()
         if self._filter is not None:
             self._filter.reset()
