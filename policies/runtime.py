@@ -49,9 +49,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import os
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -65,6 +63,7 @@ from policies.clocks import ControlClock, LatencyModel, MeasuredLatency, RealTim
 from policies.config import RTCConfig, RTCMode
 from policies.exceptions import RuntimeFault
 from policies.policy import ChunkPolicy, ChunkRequest, Observation
+from teleop import realtime
 from teleop.exceptions import ConfigError
 from teleop.robot import g1
 from teleop.robot.backend import RobotBackend, RobotState
@@ -270,16 +269,17 @@ class RTCRuntime:
 
         def control() -> None:
             try:
-                self._raise_priority()
-                self._control(report, max_ticks, stop_when)
+                if self.clock.lock_stepped:
+                    self._control(report, max_ticks, stop_when)
+                    return
+                # SCHED_FIFO, short GIL switch interval, garbage collector kept off (teleop.realtime)
+                with realtime.realtime_thread(self.config.realtime_priority, _GIL_SWITCH_S, "RTC control thread"):
+                    self._control(report, max_ticks, stop_when)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 errors.append(exc)
                 self._stop.set()
 
         ctrl = threading.Thread(target=control, name="rtc-control", daemon=True)
-        switch_interval = sys.getswitchinterval()
-        if not self.clock.lock_stepped:
-            sys.setswitchinterval(_GIL_SWITCH_S)  # the control thread gets the GIL back within ~1 ms
         worker.start()
         ctrl.start()
         try:
@@ -292,7 +292,6 @@ class RTCRuntime:
         finally:
             self._stop.set()
             worker.join(timeout=self.config.chunk_timeout_s)
-            sys.setswitchinterval(switch_interval)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(self.log_path, log=report.log, latencies_s=np.asarray(report.latencies_s),
@@ -300,18 +299,6 @@ class RTCRuntime:
         if errors:
             raise errors[0]
         return report
-
-    def _raise_priority(self) -> None:
-        """SCHED_FIFO for the control thread on a real-time clock (Linux: pid 0 is the calling thread)."""
-        prio = self.config.realtime_priority
-        if prio == 0 or self.clock.lock_stepped or not hasattr(os, "sched_setscheduler"):
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
-            log.info("control thread runs with real-time priority %d (SCHED_FIFO)", prio)
-        except OSError as exc:
-            log.info("control thread at normal priority (%s); run as root or grant CAP_SYS_NICE for real-time "
-                     "scheduling, which keeps ticks on time on a busy computer", exc)
 
     # ------------------------------------------------------------------ inference thread
     def _worker(self) -> None:

@@ -14,8 +14,9 @@ Two things make a Python control loop late on a busy computer, and both are fixe
 The garbage collector is the third source of stalls: a full (generation-2) collection walks
 every object of the process — pinocchio models, numpy arrays, imported modules — and took
 70 ms in a teleop session. On entering, objects that exist are moved out of the collector's
-reach (``gc.freeze``, after one collection), so later collections only walk what the loop
-itself allocates; they are handed back when the last real-time thread ends.
+reach (``gc.freeze``; without a collection first, which would itself hold the GIL for
+60–90 ms while the robot link waits), so later collections only walk what the loop itself
+allocates; they are handed back when the last real-time thread ends.
 
 A fourth setting covers the other threads of a teleop process (the robot link's command
 thread, CycloneDDS's receive threads, camera capture): a GIL holder that the OS preempts for
@@ -23,8 +24,9 @@ a batch job delays the control thread however high its own priority. :func:`rais
 lowers the nice value of the calling thread; Linux threads inherit it from the thread that
 creates them, so calling it before the session opens its devices covers all of them.
 
-Used by the teleop loop (:meth:`teleop.loop.TeleopLoop.run`) and the policy runtime's control
-thread, so both behave the same way.
+Used by the teleop loop (:meth:`teleop.loop.TeleopLoop.run`), the policy runtime's control
+thread (:class:`policies.runtime.RTCRuntime`) and the robot link's command thread, so they
+all behave the same way.
 """
 
 from __future__ import annotations
@@ -92,8 +94,8 @@ def drop_priority() -> None:
 
 
 @contextlib.contextmanager
-def realtime_thread(priority: int = DEFAULT_PRIORITY,
-                    switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S) -> Iterator[bool]:
+def realtime_thread(priority: int = DEFAULT_PRIORITY, switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S,
+                    name: str = "control thread") -> Iterator[bool]:
     """Run the body with the calling thread real-time (see the module docstring); yields whether SCHED_FIFO took.
 
     ``priority`` 0 leaves the scheduler alone but still shortens the GIL switch interval.
@@ -102,11 +104,10 @@ def realtime_thread(priority: int = DEFAULT_PRIORITY,
     with _lock:
         if _active == 0:
             _saved_interval = sys.getswitchinterval()
-            gc.collect()
             gc.freeze()
         _active += 1
         sys.setswitchinterval(min(switch_interval_s, sys.getswitchinterval()))
-    fifo = raise_priority(priority)
+    fifo = raise_priority(priority, name)
     try:
         yield fifo
     finally:
