@@ -27,6 +27,12 @@ def main(argv: list[str]) -> int:
                         format="recorder writer process: %(levelname)s %(name)s: %(message)s")
     import os
 
+    from teleop import realtime
+
+    # flushes must keep their deadline while other programs load the computer; the teleop
+    # loop's SCHED_FIFO still comes first (and is never inherited: SCHED_RESET_ON_FORK)
+    realtime.raise_niceness()
+
     import simplejpeg  # noqa: F401 - imported now, not on the first row
     import zarr
 

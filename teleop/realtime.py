@@ -61,7 +61,10 @@ def raise_priority(priority: int, name: str = "control thread") -> bool:
     if priority <= 0 or not hasattr(os, "sched_setscheduler"):
         return False
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # pid 0: the calling thread
+        # pid 0: the calling thread; RESET_ON_FORK: a process it starts (the recorder's writer)
+        # begins with normal scheduling instead of inheriting real-time priority
+        policy = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
+        os.sched_setscheduler(0, policy, os.sched_param(priority))
     except OSError as exc:
         log.info("%s at normal priority (%s); run as root or grant CAP_SYS_NICE "
                  "(setcap cap_sys_nice+ep on the Python binary) for real-time scheduling, which keeps ticks "

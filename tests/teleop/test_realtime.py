@@ -33,9 +33,14 @@ def test_switch_interval_is_short_while_realtime_and_restored_after_the_last_thr
 
 @pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling API")
 def test_priority_is_dropped_after_the_block_whether_or_not_it_was_granted():
+    import subprocess
+
     with realtime.realtime_thread(priority=10) as fifo:
-        policy = os.sched_getscheduler(0)
+        policy = os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
         assert policy == (os.SCHED_FIFO if fifo else os.SCHED_OTHER)
+        child = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+                               capture_output=True, text=True, check=True)
+        assert int(child.stdout) == os.SCHED_OTHER  # a process started from here is not real-time
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
