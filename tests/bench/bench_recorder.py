@@ -28,6 +28,7 @@ Figures (targets from issue 7):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -72,6 +73,9 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
     from teleop.operator_frame import OperatorFrame
     from teleop.robot.backend import RobotState
 
+    from teleop import realtime as rt
+
+    rt.raise_niceness()  # as a teleop session does before it opens devices (threads started below inherit it)
     frames = {c: synthetic_frames(30, shape, seed=i) for i, c in enumerate(cams)}
     robot, operator = RobotState(), OperatorFrame()
     state, action = np.zeros(32), np.zeros(36)
@@ -90,38 +94,41 @@ def _record(path: Path, duration_s: float, realtime: bool, cams=CAMS, shape=SHAP
     prepare_s = time.perf_counter() - t_prep
     writer_cpu0 = _cpu_s(ds.writer_pid) if ds.writer_pid else 0.0
     teleop_cpu0 = time.process_time()
-    start = clock.now()
-    late = 0
-    lateness = np.zeros(n)
-    for k in range(n):
-        if realtime:
-            lateness[k] = clock.sleep_until(start + k / HZ)
-            late += lateness[k] > 1.0 / HZ
-        t = clock.now()
-        robot.q[:] = rng.normal(size=robot.q.shape)
-        robot.stamp = t - 0.002
-        operator.hand_joints[:] = rng.normal(size=operator.hand_joints.shape)
-        operator.stamp = t - 0.008
-        state[:] = robot.q[:32]
-        action[:] = rng.normal(size=36)
-        robot_arrays, operator_arrays = robot.as_arrays(), operator.as_arrays()
-        rec = TickRecord(t=t, state=state, action=action, robot=robot_arrays, robot_stamp=robot.stamp,
-                         operator=operator_arrays, operator_stamp=operator.stamp,
-                         cameras={c: (frames[c][k % 30], t - 0.015) for c in cams})
-        t0 = time.perf_counter()
-        for key, v in robot_arrays.items():  # baseline: the bare copies of the non-image arrays
-            np.copyto(base_buf[key], v)
-        for key, v in operator_arrays.items():
-            np.copyto(base_buf[key], v)
-        t1 = time.perf_counter()
-        c1 = time.thread_time()
-        ep.append(rec)
-        c2 = time.thread_time()
-        t2 = time.perf_counter()
-        base_s[k], append_s[k], append_cpu_s[k] = t1 - t0, t2 - t1, c2 - c1
-        if not realtime and k % 8 == 7:  # fast mode: let the writer keep up, never drop
-            while ep.stats["rows_appended"] - ep.stats["rows_written"] > ds.config.queue_size // 2:
-                time.sleep(0.005)
+    # the recording loop runs with the teleop loop's real-time settings (SCHED_FIFO, GIL switch
+    # interval, frozen GC), as appends do in a session; the fast mode is not a real-time loop
+    with rt.realtime_thread() if realtime else contextlib.nullcontext():
+        start = clock.now()
+        late = 0
+        lateness = np.zeros(n)
+        for k in range(n):
+            if realtime:
+                lateness[k] = clock.sleep_until(start + k / HZ)
+                late += lateness[k] > 1.0 / HZ
+            t = clock.now()
+            robot.q[:] = rng.normal(size=robot.q.shape)
+            robot.stamp = t - 0.002
+            operator.hand_joints[:] = rng.normal(size=operator.hand_joints.shape)
+            operator.stamp = t - 0.008
+            state[:] = robot.q[:32]
+            action[:] = rng.normal(size=36)
+            robot_arrays, operator_arrays = robot.as_arrays(), operator.as_arrays()
+            rec = TickRecord(t=t, state=state, action=action, robot=robot_arrays, robot_stamp=robot.stamp,
+                             operator=operator_arrays, operator_stamp=operator.stamp,
+                             cameras={c: (frames[c][k % 30], t - 0.015) for c in cams})
+            t0 = time.perf_counter()
+            for key, v in robot_arrays.items():  # baseline: the bare copies of the non-image arrays
+                np.copyto(base_buf[key], v)
+            for key, v in operator_arrays.items():
+                np.copyto(base_buf[key], v)
+            t1 = time.perf_counter()
+            c1 = time.thread_time()
+            ep.append(rec)
+            c2 = time.thread_time()
+            t2 = time.perf_counter()
+            base_s[k], append_s[k], append_cpu_s[k] = t1 - t0, t2 - t1, c2 - c1
+            if not realtime and k % 8 == 7:  # fast mode: let the writer keep up, never drop
+                while ep.stats["rows_appended"] - ep.stats["rows_written"] > ds.config.queue_size // 2:
+                    time.sleep(0.005)
     wall = clock.now() - start
     writer_cpu_s = _cpu_s(ds.writer_pid) - writer_cpu0 if ds.writer_pid else float("nan")
     teleop_cpu_s = time.process_time() - teleop_cpu0
