@@ -61,6 +61,8 @@ VISUAL_SERVO_LIMIT = 0.04
 #: at +1 cm in y). A policy trained on these demonstrations inherits that margin.
 CAN_IN_HAND = np.array([0.12, 0.045, 0.012])
 GRASP_RPY = np.array([0.0, 0.0, 0.0])
+#: How far beside its grasp point the right wrist comes down, palm away from the can [m].
+SIDE_APPROACH = 0.03
 #: Finger closure the person makes at the grasp (0 open .. 1 fist) and the thumb pose during
 #: the approach (0 tucked along the palm .. 1 opposed and flexed).
 GRASP_CLOSURE = 1.0
@@ -258,8 +260,13 @@ class ScriptedOperator(InputSource):
             # Raise the hand with the thumb opposed: it hangs behind the can as the hand comes down.
             move(right=rest_r + np.array([0.0, -0.03, 0.20]), grip_right=0.0, thumb_right=THUMB_APPROACH,
                  rpy_right=GRASP_RPY, servo=False)
-            move(right=above + np.array([-0.04, -0.02, 0.04]))
-            move(right=above)
+            # come down beside the can, palm SIDE_APPROACH away from its grasp point, then close in
+            # sideways: a wrist a centimetre off in y then pushes the can a little instead of
+            # landing on it from above and knocking it over
+            aside = np.array([0.0, -SIDE_APPROACH, 0.0])
+            move(right=above + aside + np.array([-0.04, -0.02, 0.04]))
+            move(right=above + aside)
+            move(right=grasp + aside)
             move(right=grasp)
             move(duration=0.5)  # settle on the grasp pose (visual servo still correcting)
             move(duration=1.0, grip_right=GRASP_CLOSURE, thumb_right=1.0, pinch_right=GRASP_PINCH, servo=False)

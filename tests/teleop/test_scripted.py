@@ -18,7 +18,7 @@ pytest.importorskip("pinocchio")
 
 SEED = 0
 #: Plan segment indices of the pick_place plan (see ScriptedOperator._manipulation_plan).
-SEG_CLOSE, SEG_LIFT, SEG_CARRY = 6, 8, 9
+SEG_CLOSE, SEG_LIFT, SEG_CARRY = 7, 9, 10
 #: Plan segment indices of the lift_box plan: squeeze, close the fingers, lift, hold.
 SEG_BOX_SQUEEZE, SEG_BOX_HOLD = 4, 7
 
