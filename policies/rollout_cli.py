@@ -50,6 +50,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="auto: prefix for checkpoints trained with training-time RTC, else inpaint")
     r.add_argument("--control-hz", type=float, default=30.0, help="control rate [Hz] (default: 30)")
     r.add_argument("--min-execution-horizon", type=int, default=5, help="actions each chunk runs at least")
+    r.add_argument("--min-delay", type=int, default=2,
+                   help="shortest committed prefix [ticks] (default 2; 1 lets each chunk leave the plan after one action)")
     r.add_argument("--denoise-steps", type=int, default=10, help="flow integration steps (default: 10)")
     r.add_argument("--max-guidance", type=float, default=5.0, help="inpainting guidance clamp beta")
     r.add_argument("--tick-log", type=Path, default=None, help="directory for the per-tick timing logs (.npz)")
@@ -75,7 +77,8 @@ def _rtc_config(args) -> "object":
     from policies.config import RTCConfig, RTCMode
 
     return RTCConfig(control_hz=args.control_hz, mode=None if args.mode == "auto" else RTCMode(args.mode),
-                     min_execution_horizon=args.min_execution_horizon, denoise_steps=args.denoise_steps,
+                     min_execution_horizon=args.min_execution_horizon, min_delay=args.min_delay,
+                     denoise_steps=args.denoise_steps,
                      max_guidance=args.max_guidance)
 
 

@@ -13,8 +13,9 @@ inference runs the robot keeps executing the current chunk, so the first d actio
 new chunk are already committed: they are sent with the request as the **prefix** (the
 current chunk resampled at ticks k .. k + (d-1) r). d = ceil(latency / T / r) is estimated
 from the largest of the recent measured latencies (the first, cold-start inference is not
-counted) and capped so that it never exceeds the overlap with the current chunk nor leaves
-fewer than ``min_execution_horizon`` new actions. When the result arrives at tick k', the
+counted), at least ``min_delay`` (2) so that a new chunk keeps to the plan it replaces,
+and capped so that it never exceeds the overlap with the current chunk nor leaves fewer
+than ``min_execution_horizon`` new actions. When the result arrives at tick k', the
 runtime skips exactly the (k' - k) / r actions whose time has passed: never more than were
 consumed meanwhile, whatever d was.
 
@@ -132,16 +133,18 @@ class RuntimeReport:
 
 
 class DelayEstimator:
-    """d = max(1, ceil(max of the last ``window`` latencies / T)) [ticks]; the first (cold-start) latency is not used.
+    """d = max(min_ticks, ceil(max of the last ``window`` latencies / T)) [ticks]; the first (cold-start) latency is not used.
 
     d is at least 1: a chunk requested at tick k is used at tick k + 1 at the earliest, so the
     action of tick k always comes from the current chunk and belongs to the committed prefix.
+    ``min_ticks`` (``RTCConfig.min_delay``) can ask for a longer prefix than the latency needs.
     """
 
-    def __init__(self, window: int, period: float, initial_ticks: int):
+    def __init__(self, window: int, period: float, initial_ticks: int, min_ticks: int = 1):
         self._recent: deque[float] = deque(maxlen=window)
         self._period = period
         self._initial = initial_ticks
+        self._min = max(1, min_ticks)
         self._seen = 0
 
     def add(self, latency_s: float) -> None:
@@ -155,7 +158,7 @@ class DelayEstimator:
 
     def ticks(self) -> int:
         lat = self.latency()
-        return self._initial if lat is None else max(1, int(math.ceil(lat / self._period - 1e-9)))
+        return self._initial if lat is None else max(self._min, int(math.ceil(lat / self._period - 1e-9)))
 
 
 @dataclass
@@ -337,7 +340,7 @@ class RTCRuntime:
         H, T = self.horizon, cfg.period
         s_min = cfg.min_execution_horizon
         sync_h = cfg.execution_horizon or H // 2
-        estimator = DelayEstimator(cfg.latency_window, T, cfg.initial_delay)
+        estimator = DelayEstimator(cfg.latency_window, T, cfg.initial_delay, cfg.min_delay)
         blocks: list[np.ndarray] = []
         row_block = np.zeros(4096, TICK_LOG_DTYPE)
         n_in_block = 0

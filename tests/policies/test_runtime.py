@@ -26,6 +26,10 @@ def test_delay_estimate_excludes_the_cold_start():
     for _ in range(3):
         est.add(0.001)
     assert est.ticks() == 1  # the 0.05 s sample left the window; a prefix is at least the current tick
+    floored = DelayEstimator(window=3, period=T, initial_ticks=4, min_ticks=2)
+    for _ in range(3):
+        floored.add(0.001)
+    assert floored.ticks() == 2 and floored.latency() == 0.001
 
 
 def test_interpolation_between_actions():
@@ -52,8 +56,10 @@ def test_lock_stepped_rollout_follows_the_trajectory_without_gaps(latency_ticks)
     gaps = np.diff(report.switch_ticks)
     assert gaps.min() >= 5
     at_switch = log["index"][report.switch_ticks[1:]]
-    # (the executed trajectory above is exact, so each skip equals the ticks consumed since the request)
-    assert at_switch.min() >= max(latency_ticks, 1) and np.median(at_switch) == max(latency_ticks, 1)
+    # (the executed trajectory above is exact, so each skip equals the ticks consumed since the request);
+    # a chunk faster than min_delay (2) is requested min_delay ticks ahead and waits for its switch tick
+    d = max(latency_ticks, RTCConfig().min_delay)
+    assert at_switch.min() >= d and np.median(at_switch) == d
 
 
 def test_prefix_matches_the_committed_actions_and_the_delay_estimate():
@@ -72,6 +78,18 @@ def test_prefix_matches_the_committed_actions_and_the_delay_estimate():
     inpaint = [c for c in policy2.calls if c.mode is RTCMode.INPAINT][-1]
     assert inpaint.guide.shape == (30, 36)
     assert np.all(inpaint.guide_weights[: len(inpaint.prefix)] == 1.0) and inpaint.guide_weights[-1] == 0.0
+
+
+@pytest.mark.parametrize("min_delay", [1, 2, 3])
+def test_fast_inference_still_commits_min_delay_actions(min_delay):
+    policy = RampPolicy()
+    _, backend, report = _run(policy, 0.0, 90, mode=RTCMode.PREFIX, initial_delay=1, min_delay=min_delay)
+    later = [c for c in policy.calls[2:] if c.mode is RTCMode.PREFIX]
+    assert later and all(len(c.prefix) == min_delay for c in later)
+    assert report.starved_ticks == 0 and np.all(np.diff(report.switch_ticks) >= 5)
+    first = report.switch_ticks[0]
+    expected = np.array([policy.action_at(k * T) for k in range(first, 90)])
+    np.testing.assert_allclose(np.array(backend.actions[first:]), expected, atol=1e-9)
 
 
 def test_slow_inference_holds_then_slows_down_and_never_exits():
