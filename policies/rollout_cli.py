@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_sim(args, policy, rtc, meta) -> int:
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from policies.rollout import evaluate
+    from teleop.cli import table_console
 
     task = args.task or (meta.tasks[0] if meta.tasks else None)
     if task is None:
@@ -131,15 +132,16 @@ def _run_sim(args, policy, rtc, meta) -> int:
                       latency_s=None if args.latency_ms is None else args.latency_ms / 1e3,
                       record_cameras=tuple(args.record_camera), operator=f"policy:{Path(args.checkpoint).name}",
                       log_dir=args.tick_log)
-    console = Console()
-    table = Table(title=f"rollout {task}: {Path(args.checkpoint)}")
+    console = table_console()
+    table = Table(title=f"rollout {task}: {Path(args.checkpoint)}",
+                  caption="infer: median inference latency; starved: ticks held for want of a chunk; slow: largest "
+                          "playback slow-down; OBJECT: highest rise \\[cm] ('-': no hand touched it)")
     objects = sorted({k.rsplit("_touched", 1)[0] for r in report.results for k in r.progress if k.endswith("_touched")})
-    for col in ("seed", "success", "sim time [s]", "wall [s]", "chunks", "inference median [ms]",
-                "starved ticks", "max slow-down", *[f"{o}: touched, max rise [cm]" for o in objects], "episode"):
-        table.add_column(col)
+    for col in ("seed", "ok", "sim [s]", "wall [s]", "chunks", "infer [ms]", "starved", "slow", *objects, "episode"):
+        table.add_column(escape(col))
     for r in report.results:
         rt = r.runtime
-        prog = [f"{'yes' if r.progress.get(f'{o}_touched') else 'no'}, {100 * r.progress.get(f'{o}_max_rise_m', 0):.1f}"
+        prog = [f"{100 * r.progress.get(f'{o}_max_rise_m', 0):.1f}" if r.progress.get(f"{o}_touched") else "-"
                 for o in objects]
         table.add_row(str(r.seed), "[green]yes[/]" if r.success else "[red]no[/]", f"{r.duration_s:.1f}",
                       f"{r.wall_s:.1f}", str(rt["chunks"]), f"{rt['latency_median_ms']:.0f}", str(rt["starved_ticks"]),

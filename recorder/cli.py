@@ -89,12 +89,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _console():
-    from rich.console import Console
+    from teleop.cli import table_console
 
-    console = Console()
-    if not console.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
-        console = Console(width=140)
-    return console
+    return table_console()
 
 
 def _fmt_s(seconds: float) -> str:
@@ -189,7 +186,7 @@ def _validate(args) -> int:
     con = _console()
     table = Table(title=f"validate {args.path}")
     table.add_column("episode", no_wrap=True, min_width=14)
-    for col in ("status", "rows", "result", "alignment max/p99 [ms]", "no frame/repeated"):
+    for col in ("status", "rows", "result", r"alignment max/p99 \[ms]", "no frame/repeated"):
         table.add_column(col)
     for e in report.episodes:
         align = "; ".join(f"{a.stream.split('/')[-1]} {a.max_ms:.1f}/{a.p99_ms:.1f}" for a in e.alignment) or "-"

@@ -71,6 +71,18 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+def table_console(width: int = 140):
+    """A rich console for a command's tables and summaries on stdout.
+
+    In a terminal it uses the terminal's width; piped or logged, rich would squeeze every
+    table into 80 columns and cut the headers, so it uses ``width`` columns instead.
+    """
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=width)
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * min(verbosity + 1, 2)
     try:

@@ -48,12 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from calibration import CalibrationProfile, OperatorToRobot
     from ik import HandRetargeter, HandRetargeterConfig, UpperBodyIK, UpperBodyIKConfig
     from recorder import DatasetWriter
+    from teleop.cli import table_console
     from teleop.exceptions import ConfigError
     from teleop.inputs.scripted import ScriptedConfig, ScriptedOperator
     from teleop.locomotion import LocomotionChannel, LocomotionConfig
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
     cameras = tuple(c for c in args.cameras.split(",") if c)
-    console = Console()
+    console = table_console()
     profile = CalibrationProfile(name="scripted")
     mapping = OperatorToRobot(profile)
     loop_cfg = LoopConfig(lockstep=True, cameras=cameras, camera_hz=args.camera_hz)
@@ -122,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
         loop.source.stop()
         backend.stop()
     writer.close()
-    table = Table(title=f"demo: {args.task}")
-    for col in ("episode", "seed", "sim time [s]", "success", "rows", "real-time factor", "IK median [ms]",
-                "tick p99 [ms]", "max joint speed [rad/s]"):
-        table.add_column(col)
+    table = Table(title=f"demo: {args.task}",
+                  caption="speed: simulated time / wall time; IK: median solve; tick p99: lock-step tick, cameras "
+                          "included; joint max: fastest joint after the safety filter")
+    for col in ("episode", "seed", "sim [s]", "ok", "rows", "speed", "IK [ms]", "tick p99 [ms]", "joint max [rad/s]"):
+        table.add_column(escape(col))
     for ep, seed, t_sim, ok, n, wall, timing, vmax in rows:
         table.add_row(ep, str(seed), f"{t_sim:.1f}", "[green]yes[/]" if ok else "[red]no[/]", str(n),
                       f"{t_sim / wall:.2f}x", f"{timing.ik_ms:.2f}", f"{timing.tick_ms_p99:.2f}", f"{vmax:.2f}")

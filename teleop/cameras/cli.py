@@ -174,11 +174,12 @@ def _save(rig, folder: Path) -> None:
 
 def _print_table(rows: list[dict]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="cameras")
     for col in ("camera", "kind", "state", "size", "rate [Hz]", "age [ms]", "frames", "detail"):
-        table.add_column(col)
+        table.add_column(escape(col))
     colour = {"streaming": "green", "stalled": "yellow", "failed": "red"}
     for r in rows:
         size = f"{r['size'][1]}x{r['size'][0]}" if r["size"] else "-"

@@ -57,6 +57,7 @@ def test_record_train_rollout(tmp_path, capsys):
                  "--tick-log", str(tmp_path / "ticks")]) == 0
     out = capsys.readouterr().out
     assert "success rate: 0/1 = 0%" in out and "can: touched by a hand in" in out
+    assert "infer [ms]" in out and "highest rise [cm]" in out  # units survive rich's markup
     ds = Dataset.open(rollouts)
     (info,) = ds.episodes()
     assert info.task == "pick_place" and info.success is False and info.operator == "policy:ckpt"

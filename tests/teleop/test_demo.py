@@ -6,9 +6,12 @@ from recorder import Dataset
 from teleop.cli import main
 
 
-def test_demo_records_an_episode_in_the_schema(tmp_path):
+def test_demo_records_an_episode_in_the_schema(tmp_path, capsys):
     path = tmp_path / "demo"
     assert main(["demo", "--episodes", "1", "--dataset", str(path), "--cameras", "head", "--camera-hz", "2"]) == 0
+    out = capsys.readouterr().out
+    # the summary table keeps its units (rich would read "[ms]" as a style tag and drop it)
+    assert "tick p99 [ms]" in out and "joint max [rad/s]" in out and "1/1 successful" in out
     ds = Dataset.open(path)
     (info,) = ds.episodes()
     ep = ds.episode(info.episode_id)
