@@ -201,6 +201,16 @@ def log3(R, w):
     return th
 
 @njit
+def add_half_skew(M, v):
+    """M += skew(v) / 2 (the 3x3 cross-product matrix of v, halved)."""
+    M[0, 1] -= 0.5 * v[2]
+    M[0, 2] += 0.5 * v[1]
+    M[1, 0] += 0.5 * v[2]
+    M[1, 2] -= 0.5 * v[0]
+    M[2, 0] -= 0.5 * v[1]
+    M[2, 1] += 0.5 * v[0]
+
+@njit
 def jlog3(theta, w, A):
     st = math.sin(theta)
     ct = math.cos(theta)
@@ -215,12 +225,7 @@ def jlog3(theta, w, A):
         for c in range(3):
             A[r, c] = alpha * w[r] * w[c]
         A[r, r] += diag
-    A[0, 1] -= 0.5 * w[2]
-    A[0, 2] += 0.5 * w[1]
-    A[1, 0] += 0.5 * w[2]
-    A[1, 2] -= 0.5 * w[0]
-    A[2, 0] -= 0.5 * w[1]
-    A[2, 1] += 0.5 * w[0]
+    add_half_skew(A, w)
 
 @njit
 def log6(R, p, out):
@@ -279,12 +284,7 @@ def jlog6(R, p, out):
         for c in range(3):
             C[r, c] += beta * w[r] * p[c]
         C[r, r] += wTp * beta
-    C[0, 1] -= 0.5 * p[2]
-    C[0, 2] += 0.5 * p[1]
-    C[1, 0] += 0.5 * p[2]
-    C[1, 2] -= 0.5 * p[0]
-    C[2, 0] -= 0.5 * p[1]
-    C[2, 1] += 0.5 * p[0]
+    add_half_skew(C, p)
     for r in range(3):
         for c in range(3):
             out[r, c] = A[r, c]
