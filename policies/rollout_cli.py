@@ -116,11 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_sim(args, policy, rtc, meta) -> int:
-    from rich.markup import escape
-    from rich.table import Table
-
     from policies.rollout import evaluate
-    from teleop.cli import table_console
+    from teleop.cli import table, table_console
 
     task = args.task or (meta.tasks[0] if meta.tasks else None)
     if task is None:
@@ -133,20 +130,19 @@ def _run_sim(args, policy, rtc, meta) -> int:
                       record_cameras=tuple(args.record_camera), operator=f"policy:{Path(args.checkpoint).name}",
                       log_dir=args.tick_log)
     console = table_console()
-    table = Table(title=f"rollout {task}: {Path(args.checkpoint)}",
-                  caption="infer: median inference latency; starved: ticks held for want of a chunk; slow: largest "
-                          "playback slow-down; OBJECT: highest rise \\[cm] ('-': no hand touched it)")
     objects = sorted({k.rsplit("_touched", 1)[0] for r in report.results for k in r.progress if k.endswith("_touched")})
-    for col in ("seed", "ok", "sim [s]", "wall [s]", "chunks", "infer [ms]", "starved", "slow", *objects, "episode"):
-        table.add_column(escape(col))
+    results = table(f"rollout {task}: {Path(args.checkpoint)}",
+                    ("seed", "ok", "sim [s]", "wall [s]", "chunks", "infer [ms]", "starved", "slow", *objects, "episode"),
+                    caption="infer: median inference latency; starved: ticks held for want of a chunk; slow: largest "
+                            "playback slow-down; OBJECT: highest rise \\[cm] ('-': no hand touched it)")
     for r in report.results:
         rt = r.runtime
         prog = [f"{100 * r.progress.get(f'{o}_max_rise_m', 0):.1f}" if r.progress.get(f"{o}_touched") else "-"
                 for o in objects]
-        table.add_row(str(r.seed), "[green]yes[/]" if r.success else "[red]no[/]", f"{r.duration_s:.1f}",
+        results.add_row(str(r.seed), "[green]yes[/]" if r.success else "[red]no[/]", f"{r.duration_s:.1f}",
                       f"{r.wall_s:.1f}", str(rt["chunks"]), f"{rt['latency_median_ms']:.0f}", str(rt["starved_ticks"]),
                       str(rt["max_slowdown"]), *prog, r.episode_id or "-")
-    console.print(table)
+    console.print(results)
     for o in objects:
         touched = sum(r.progress.get(f"{o}_touched", 0) for r in report.results)
         rises = [100 * r.progress.get(f"{o}_max_rise_m", 0.0) for r in report.results]

@@ -71,6 +71,21 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+def table(title: str, headers: tuple[str, ...] | list[str], caption: str | None = None):
+    """A rich table whose column headers are plain text: units in brackets ("age [ms]") stay.
+
+    Rich reads "[ms]", "[s]" or "[cm]" in a header as a style tag and drops it; cells keep
+    markup (callers colour them with "[green]yes[/]").
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption)
+    for h in headers:
+        t.add_column(escape(h))
+    return t
+
+
 def table_console(width: int = 140):
     """A rich console for a command's tables and summaries on stdout.
 

@@ -48,13 +48,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-    from rich.table import Table
 
     from calibration import CalibrationProfile, OperatorToRobot
     from ik import HandRetargeter, HandRetargeterConfig, UpperBodyIK, UpperBodyIKConfig
     from recorder import DatasetWriter
-    from teleop.cli import table_console
+    from teleop.cli import table, table_console
     from teleop.exceptions import ConfigError
     from teleop.inputs.scripted import ScriptedConfig, ScriptedOperator
     from teleop.locomotion import LocomotionChannel, LocomotionConfig
@@ -123,15 +121,14 @@ def run(args: argparse.Namespace) -> int:
         loop.source.stop()
         backend.stop()
     writer.close()
-    table = Table(title=f"demo: {args.task}",
-                  caption="speed: simulated time / wall time; IK: median solve; tick p99: lock-step tick, cameras "
-                          "included; joint max: fastest joint after the safety filter")
-    for col in ("episode", "seed", "sim [s]", "ok", "rows", "speed", "IK [ms]", "tick p99 [ms]", "joint max [rad/s]"):
-        table.add_column(escape(col))
+    summary = table(f"demo: {args.task}",
+                    ("episode", "seed", "sim [s]", "ok", "rows", "speed", "IK [ms]", "tick p99 [ms]", "joint max [rad/s]"),
+                    caption="speed: simulated time / wall time; IK: median solve; tick p99: lock-step tick, cameras "
+                            "included; joint max: fastest joint after the safety filter")
     for ep, seed, t_sim, ok, n, wall, timing, vmax in rows:
-        table.add_row(ep, str(seed), f"{t_sim:.1f}", "[green]yes[/]" if ok else "[red]no[/]", str(n),
+        summary.add_row(ep, str(seed), f"{t_sim:.1f}", "[green]yes[/]" if ok else "[red]no[/]", str(n),
                       f"{t_sim / wall:.2f}x", f"{timing.ik_ms:.2f}", f"{timing.tick_ms_p99:.2f}", f"{vmax:.2f}")
-    console.print(table)
+    console.print(summary)
     n_ok = sum(1 for r in rows if r[3])
     console.print(f"{n_ok}/{len(rows)} successful; loop at {loop_cfg.rate_hz:.0f} Hz in lock-step, recording at "
                   f"{loop_cfg.record_hz:.0f} Hz{' with cameras ' + ', '.join(cameras) if cameras else ''}; "

@@ -173,17 +173,13 @@ def _save(rig, folder: Path) -> None:
 
 
 def _print_table(rows: list[dict]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from teleop.cli import table, table_console
 
-    table = Table(title="cameras")
-    for col in ("camera", "kind", "state", "size", "rate [Hz]", "age [ms]", "frames", "detail"):
-        table.add_column(escape(col))
+    cams = table("cameras", ("camera", "kind", "state", "size", "rate [Hz]", "age [ms]", "frames", "detail"))
     colour = {"streaming": "green", "stalled": "yellow", "failed": "red"}
     for r in rows:
         size = f"{r['size'][1]}x{r['size'][0]}" if r["size"] else "-"
         state = f"[{colour.get(r['state'], 'white')}]{r['state']}[/]"
-        table.add_row(r["name"], r["kind"], state, size, f"{r['rate_hz']:.1f}",
+        cams.add_row(r["name"], r["kind"], state, size, f"{r['rate_hz']:.1f}",
                       "-" if r["age_ms"] is None else f"{r['age_ms']:.0f}", str(r["frames"]), r["detail"])
-    Console().print(table)
+    table_console().print(cams)

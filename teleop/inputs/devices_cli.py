@@ -105,19 +105,14 @@ def sample_devices(source: InputSource, duration_s: float, progress: bool = True
 
 
 def _table(devices: list[DeviceInfo], title: str) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from teleop.cli import table, table_console
 
-    from teleop.cli import table_console
-
-    table = Table(title=title)
-    for header in ("device", "role", "tracked", "valid", "age [ms]", "rate [Hz]", "detail"):
-        table.add_column(escape(header))
+    seen = table(title, ("device", "role", "tracked", "valid", "age [ms]", "rate [Hz]", "detail"))
     for d in devices:
         age = f"{d.age_s * 1e3:.0f}" if math.isfinite(d.age_s) else "-"
-        table.add_row(d.name, d.role or "(unmapped)", "yes" if d.tracked else "no",
+        seen.add_row(d.name, d.role or "(unmapped)", "yes" if d.tracked else "no",
                       "[green]yes[/]" if d.valid else "[red]no[/]", age, f"{d.rate_hz:.0f}", d.detail)
-    table_console(width=160).print(table)  # piped or captured: device paths are not wrapped at 80 columns
+    table_console(width=160).print(seen)  # piped or captured: device paths are not wrapped at 80 columns
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,13 +20,10 @@ def summarize(samples_s: list[float] | np.ndarray, scale: float = 1e3) -> dict[s
 def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
     """Print a table with rich (a core dependency); units in brackets are kept, logs get 160 columns."""
     from rich.markup import escape
-    from rich.table import Table
 
-    from teleop.cli import table_console
+    from teleop.cli import table, table_console
 
-    table = Table(title=title)
-    for h in header:
-        table.add_column(escape(h))
+    t = table(title, header)
     for r in rows:
-        table.add_row(*[escape(str(c)) for c in r])
-    table_console(width=160).print(table)
+        t.add_row(*[escape(str(c)) for c in r])
+    table_console(width=160).print(t)
